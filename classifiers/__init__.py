@@ -1,0 +1,1 @@
+"""Model scorers and classifiers: language ID, quality, code, reasoning, topic."""

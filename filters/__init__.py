@@ -1,0 +1,1 @@
+"""Rule-based document filters: URL safety (before extraction) and Gopher quality rules."""

@@ -1,0 +1,97 @@
+"""The Gopher quality rules (Rae et al. 2021, "Scaling Language Models", appendix A.1.1), with the
+thresholds, measurements and order of datatrove's GopherQualityFilter, on our fast word statistics
+(filters/word_stats.py; bench/gopher_quality.py compares the two on real documents)."""
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+from pydantic import Field
+
+from filters.word_stats import GOPHER_STOP_WORDS, TextStats, text_stats
+from pipeline.stage import Filter, Resources, StageConfig
+
+log = logging.getLogger(__name__)
+
+
+class GopherQualityConfig(StageConfig):
+    # All thresholds: Gopher (Rae et al. 2021, A.1.1), the values datatrove's GopherQualityFilter
+    # uses; None switches a rule off.
+    # "fewer than 50 or more than 100,000 words"
+    min_doc_words: int | None = Field(50, ge=0)
+    max_doc_words: int | None = Field(100_000, ge=1)
+    # "mean word length is outside the range of 3 to 10 characters"
+    min_avg_word_length: float | None = Field(3.0, ge=0)
+    max_avg_word_length: float | None = Field(10.0, ge=0)
+    # "symbol-to-word ratio greater than 0.1 for either the hash symbol or the ellipsis"
+    max_symbol_word_ratio: float | None = Field(0.1, ge=0)
+    # "more than 90% of lines starting with a bullet point"
+    max_bullet_lines_ratio: float | None = Field(0.9, ge=0, le=1)
+    # "more than 30% ending with an ellipsis"
+    max_ellipsis_lines_ratio: float | None = Field(0.3, ge=0, le=1)
+    # "80% of words in a document contain at least one alphabetic character"
+    min_alpha_words_ratio: float | None = Field(0.8, ge=0, le=1)
+    # "at least two of the following English words"
+    min_stop_words: int | None = Field(2, ge=0)
+    stop_words: tuple[str, ...] = GOPHER_STOP_WORDS
+    # The rules (stop words above all) are English: documents whose `language` is set and not in
+    # this list pass untouched; documents with no language get the rules. None: every language.
+    languages: list[str] | None = ["en"]
+
+
+def gopher_reason(s: TextStats, c: GopherQualityConfig) -> str | None:
+    """The first Gopher rule the text breaks, in datatrove's order, or None."""
+    if c.min_doc_words is not None and s.n_words < c.min_doc_words:
+        return "gopher-short-doc"
+    if s.n_words == 0:  # min_doc_words switched off and nothing to measure
+        return "gopher-short-doc"
+    if c.max_doc_words is not None and s.n_words > c.max_doc_words:
+        return "gopher-long-doc"
+    if c.min_avg_word_length is not None and s.mean_word_length < c.min_avg_word_length:
+        return "gopher-below-avg-word-length"
+    if c.max_avg_word_length is not None and s.mean_word_length > c.max_avg_word_length:
+        return "gopher-above-avg-word-length"
+    if c.max_symbol_word_ratio is not None:
+        if s.n_hashes / s.n_tokens > c.max_symbol_word_ratio:
+            return "gopher-too-many-hashes"
+        if s.n_ellipses / s.n_tokens > c.max_symbol_word_ratio:
+            return "gopher-too-many-ellipsis"
+    if c.max_bullet_lines_ratio is not None and s.n_bullet_lines / s.n_lines > c.max_bullet_lines_ratio:
+        return "gopher-too-many-bullets"
+    if c.max_ellipsis_lines_ratio is not None and s.n_ellipsis_lines / s.n_lines > c.max_ellipsis_lines_ratio:
+        return "gopher-too-many-end-ellipsis"
+    if c.min_alpha_words_ratio is not None and s.n_alpha_words / s.n_tokens < c.min_alpha_words_ratio:
+        return "gopher-below-alpha-threshold"
+    if c.min_stop_words is not None and len(s.stop_words) < c.min_stop_words:
+        return "gopher-too-few-stop-words"
+    return None
+
+
+class GopherQuality(Filter):
+    name = "gopher-quality"
+    reads = ("text", "language")
+    writes = ()
+    resources = Resources(num_cpus=1, memory_gb=0.5)
+    Config = GopherQualityConfig
+
+    def setup(self) -> None:
+        self._stop_words = frozenset(self.config.stop_words)
+        self._languages = set(self.config.languages) if self.config.languages is not None else None
+
+    def decide(self, batch: pa.Table) -> list[str | None]:
+        if not hasattr(self, "_stop_words"):
+            self.setup()
+        texts = batch.column("text").to_pylist()
+        languages = batch.column("language").to_pylist()
+        reasons: list[str | None] = []
+        for text, lang in zip(texts, languages):
+            if text is None:
+                reasons.append("no-text")
+            elif self._languages is not None and lang is not None and lang not in self._languages:
+                reasons.append(None)
+            else:
+                reasons.append(gopher_reason(text_stats(text, self._stop_words), self.config))
+        n_missing = sum(1 for t in texts if t is None)
+        if n_missing:
+            log.warning("gopher-quality: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
+        return reasons

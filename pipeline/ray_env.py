@@ -1,0 +1,38 @@
+"""Connecting to (or starting) Ray, with the dashboard bound to loopback unless configured."""
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def quiet_ray_data() -> None:
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    # keep Ray Data from reordering blocks: downstream sorts anyway, but stable order eases debugging
+    ctx.execution_options.preserve_order = True
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to `address` (or RAY_ADDRESS, or a cluster started with `ray start` on this
+    machine); with none, start a local Ray in this process."""
+    import ray
+
+    if ray.is_initialized():
+        quiet_ray_data()
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs = dict(log_to_driver=True, configure_logging=False)
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        try:
+            ray.init(address="auto", **kwargs)
+        except (ConnectionError, RuntimeError, ValueError):
+            ray.init(num_cpus=num_cpus, include_dashboard=False, dashboard_host="127.0.0.1", **kwargs)
+    quiet_ray_data()
+    log.info("ray resources: %s", ray.cluster_resources())

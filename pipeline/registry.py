@@ -1,0 +1,31 @@
+"""Stages by name. The spine reaches the stage folders only through this table of import paths,
+so importing the spine never imports a model or a parser."""
+from __future__ import annotations
+
+import importlib
+
+from pipeline.stage import Stage
+
+STAGES: dict[str, str] = {
+    "read-warc": "pipeline.warc:ReadWarc",
+    "url-safety": "filters.url_safety:UrlSafety",
+    "dedup-url": "dedup.url:UrlDedup",
+    "extract": "pipeline.extract:Extract",
+    "langid": "classifiers.langid:LanguageId",
+    "gopher-quality": "filters.gopher_quality:GopherQuality",
+    "dedup-minhash": "dedup.minhash:MinHashDedup",
+    "tokenize": "pipeline.tokenize:Tokenize",
+    "shard": "pipeline.shards:WriteShards",
+}
+
+
+def stage_class(name: str) -> type[Stage]:
+    try:
+        target = STAGES[name]
+    except KeyError:
+        raise KeyError(f"unknown stage {name!r}; known stages: {', '.join(sorted(STAGES))}") from None
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if cls.name != name:
+        raise TypeError(f"{target} declares name {cls.name!r}, registered as {name!r}")
+    return cls

@@ -1,0 +1,188 @@
+"""The stage interface. A stage is a small class in the folder of its concern that declares its
+name, the columns it reads and writes, its resources and its config model.
+
+Kinds of stage:
+- `SourceStage` reads the input (WARC files) into documents.
+- `MapStage` sees one batch (a pyarrow Table) at a time and returns (kept, dropped).
+  `Filter` only decides (a reason or None per record); `Annotator` only writes columns.
+- `GlobalStage` gets the whole Ray Dataset (URL dedup, MinHash, line counts, mix) and must use
+  Ray's own groupby/shuffle: nothing is collected on the driver.
+- `SinkStage` writes the final outputs (shards) from the kept dataset.
+
+Dropped records never travel with the data: each stage hands them to its `DropWriter`, which
+writes them (with `stage` and `reason`) under the stage's `dropped/` folder, named by content so
+that a retried task rewrites the same file instead of adding a second one.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, split_by_reason
+
+if TYPE_CHECKING:  # ray is only needed where datasets are built
+    import ray.data
+
+log = logging.getLogger(__name__)
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's config model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one worker of the stage needs; the runner passes these to Ray."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_gb: float | None = None
+    # size of the actor pool for stages that load a model once per worker; None: one per CPU
+    concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a stage may know about the run it is part of."""
+
+    output_dir: str
+    stage_dir: str
+    seed: int = 0
+    batch_size: int = 256
+    cache_dir: str = ".cache"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dropped_dir(self) -> str:
+        return os.path.join(self.stage_dir, "dropped")
+
+    @property
+    def kept_dir(self) -> str:
+        return os.path.join(self.stage_dir, "kept")
+
+
+class Stage:
+    name: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+    resources: ClassVar[Resources] = Resources()
+    Config: ClassVar[type[StageConfig]] = StageConfig
+
+    def __init__(self, config: StageConfig | None = None, ctx: RunContext | None = None):
+        self.config = config if config is not None else self.Config()
+        self.ctx = ctx
+
+    def setup(self) -> None:
+        """Load models and lists; called once per worker before the first batch."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+class MapStage(Stage):
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Return (kept documents, dropped records) for one batch of documents."""
+        raise NotImplementedError
+
+
+class Filter(MapStage):
+    """Decides only: `decide` returns one reason (str) or None (keep) per row."""
+
+    def decide(self, batch: pa.Table) -> list[str | None]:
+        raise NotImplementedError
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        return split_by_reason(batch, self.name, self.decide(batch))
+
+
+class Annotator(MapStage):
+    """Writes columns only (scores, labels, token ids); drops nothing."""
+
+    def annotate(self, batch: pa.Table) -> pa.Table:
+        raise NotImplementedError
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        return self.annotate(batch), DROPPED_SCHEMA.empty_table()
+
+
+class SourceStage(Stage):
+    def read(self, paths: list[str]) -> "ray.data.Dataset":
+        """Return the dataset of documents read from `paths`; drops go to a DropWriter."""
+        raise NotImplementedError
+
+
+class GlobalStage(Stage):
+    def run(self, ds: "ray.data.Dataset") -> "ray.data.Dataset":
+        """Return the kept dataset; dropped records go to a DropWriter inside the Ray tasks."""
+        raise NotImplementedError
+
+
+class SinkStage(Stage):
+    def write(self, ds: "ray.data.Dataset") -> dict[str, Any]:
+        """Write the final outputs from the kept dataset; return facts for summary.json."""
+        raise NotImplementedError
+
+
+class DropWriter:
+    """Writes dropped records of one stage as parquet files named by their content, atomically."""
+
+    def __init__(self, dropped_dir: str):
+        self.dropped_dir = dropped_dir
+
+    def write(self, dropped: pa.Table) -> None:
+        if dropped.num_rows == 0:
+            return
+        dropped = conform(dropped, DROPPED_SCHEMA)
+        h = xxhash.xxh3_64()
+        for rid in dropped.column("id").to_pylist():
+            h.update(rid.encode("utf-8", "surrogatepass"))
+            h.update(b"\0")
+        os.makedirs(self.dropped_dir, exist_ok=True)
+        final = os.path.join(self.dropped_dir, f"part-{h.hexdigest()}.parquet")
+        tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+        pq.write_table(dropped, tmp)
+        os.replace(tmp, final)
+        for stage, reason in set(zip(dropped.column("stage").to_pylist(), dropped.column("reason").to_pylist())):
+            log.debug("stage %s dropped records: %s", stage, reason)
+
+
+class MapStageUDF:
+    """Ray Data class UDF: builds the stage once per worker, then processes batches."""
+
+    def __init__(self, stage_cls: type[MapStage], config: StageConfig, ctx: RunContext):
+        self.stage = stage_cls(config, ctx)
+        self.stage.setup()
+        self.drops = DropWriter(ctx.dropped_dir)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        batch = conform(batch)
+        kept, dropped = self.stage.process(batch)
+        self.drops.write(dropped)
+        return conform(kept)
+
+
+def run_map_stage_local(stage: MapStage, table: pa.Table, batch_size: int = 256) -> tuple[pa.Table, pa.Table]:
+    """Run a map stage in this process over a table (tests, small CLI inputs, benchmarks)."""
+    stage.setup()
+    table = conform(table)
+    kept_parts, dropped_parts = [], []
+    for start in range(0, max(table.num_rows, 1), batch_size):
+        batch = table.slice(start, batch_size)
+        kept, dropped = stage.process(batch)
+        kept_parts.append(conform(kept))
+        dropped_parts.append(conform(dropped, DROPPED_SCHEMA))
+    return (
+        pa.concat_tables(kept_parts) if kept_parts else DOCUMENT_SCHEMA.empty_table(),
+        pa.concat_tables(dropped_parts) if dropped_parts else DROPPED_SCHEMA.empty_table(),
+    )

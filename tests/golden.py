@@ -1,0 +1,50 @@
+"""Golden-file checks for map stages: tests/golden/<name>/input.jsonl holds input records,
+expected.jsonl the decision per record (kept/dropped, reason) and the values of the columns the
+stage writes. `pytest --regen-golden` rewrites expected.jsonl from the code; review the diff, then
+commit it frozen."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.schema import documents_from_rows
+from pipeline.stage import MapStage, run_map_stage_local
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+
+
+def _jsonable(v):
+    if isinstance(v, float):
+        return round(v, 4)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray)):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def golden_outcome(stage: MapStage, rows: list[dict]) -> list[dict]:
+    kept, dropped = run_map_stage_local(stage, documents_from_rows(rows))
+    written = [c for c in stage.writes if c != "html"]
+    out = {}
+    for r in kept.to_pylist():
+        out[r["id"]] = {"id": r["id"], "decision": "kept", "reason": None, **{c: _jsonable(r[c]) for c in written}}
+    for r in dropped.to_pylist():
+        out[r["id"]] = {"id": r["id"], "decision": "dropped", "reason": r["reason"], **{c: _jsonable(r[c]) for c in written}}
+    return [out[r["id"]] for r in rows]
+
+
+def check_golden(stage: MapStage, name: str, regen: bool) -> list[dict]:
+    d = GOLDEN_DIR / name
+    rows = [json.loads(line) for line in (d / "input.jsonl").read_text().splitlines() if line.strip()]
+    got = golden_outcome(stage, rows)
+    expected_path = d / "expected.jsonl"
+    if regen or not expected_path.exists():
+        expected_path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in got))
+    expected = [json.loads(line) for line in expected_path.read_text().splitlines() if line.strip()]
+    for g, e in zip(got, expected):
+        assert json.loads(json.dumps(g, sort_keys=True)) == e, f"golden {name}: record {e['id']} differs"
+    assert len(got) == len(expected)
+    return got

@@ -1,0 +1,137 @@
+"""Stage `shard` on local Ray: documents -> seeded permutation -> Megatron shards + manifest."""
+import hashlib
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import xxhash
+
+from pipeline.llama3_tokenizer import load_spec
+from pipeline.megatron import MegatronReader
+from pipeline.schema import documents_from_rows
+from pipeline.shards import WriteShards
+from pipeline.stage import RunContext
+
+pytestmark = pytest.mark.ray
+EOT = load_spec().eot_id
+
+
+def _docs(n=60, seed=0):
+    """Documents whose first token is their number, so each sequence read back names its doc."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        body = rng.integers(0, 128000, size=int(rng.integers(0, 40))).tolist()
+        tokens = [i] + body + [EOT]
+        rows.append({"id": f"doc-{i:03d}", "text": "t", "tokens": tokens, "token_count": len(tokens)})
+    return rows
+
+
+def _dataset(rows, blocks=3):
+    import ray.data
+
+    table = documents_from_rows(rows)
+    step = -(-len(rows) // blocks)
+    return ray.data.from_arrow([table.slice(s, step) for s in range(0, len(rows), step)])
+
+
+def _write(tmp_path, rows, seed=7, blocks=3, **config):
+    out = tmp_path / f"out-{seed}-{blocks}-{len(list(tmp_path.iterdir()))}"
+    ctx = RunContext(output_dir=str(out), stage_dir=str(out / "stages" / "09-shard"), seed=seed)
+    stage = WriteShards(WriteShards.Config(**config), ctx)
+    facts = stage.write(_dataset(rows, blocks))
+    return out, facts, json.loads((out / "manifest.json").read_text())
+
+
+def _read_order(out, manifest):
+    seqs = []
+    for shard in manifest["shards"]:
+        r = MegatronReader(out / shard["prefix"])
+        assert len(r) == shard["documents"]
+        seqs += [r[i].tolist() for i in range(len(r))]
+    return seqs
+
+
+def test_shards_hold_every_document_in_the_seeded_order(ray_local, tmp_path):
+    rows = _docs()
+    out, facts, manifest = _write(tmp_path, rows, seed=7, max_tokens_per_shard=200)
+    seqs = _read_order(out, manifest)
+    # every document exactly once, tokens unchanged, each ending with EOT
+    assert sorted(s[0] for s in seqs) == list(range(len(rows)))
+    assert all(s == rows[s[0]]["tokens"] and s[-1] == EOT for s in seqs)
+    # the documented order: ascending (xxh64(id, seed), id)
+    expected = sorted(range(len(rows)), key=lambda i: (xxhash.xxh64_intdigest(rows[i]["id"].encode(), seed=7), rows[i]["id"]))
+    assert [s[0] for s in seqs] == expected
+    # manifest totals and facts agree with the files
+    total_tokens = sum(len(r["tokens"]) for r in rows)
+    assert manifest["totals"] == {"shards": len(manifest["shards"]), "documents": len(rows), "tokens": total_tokens}
+    assert facts["documents"] == len(rows) and facts["tokens"] == total_tokens and facts["shards"] == len(manifest["shards"])
+    assert manifest["vocab_size"] == load_spec().n_vocab and manifest["dtype"] == "int32" and manifest["seed"] == 7
+    for shard in manifest["shards"]:
+        for kind in ("bin", "idx"):
+            assert hashlib.sha256((out / shard[kind]).read_bytes()).hexdigest() == shard[f"{kind}_sha256"]
+    names = sorted(p.name for p in (out / "shards").iterdir())
+    assert names == sorted(f"shard_{k:05d}.{ext}" for k in range(len(manifest["shards"])) for ext in ("bin", "idx"))
+
+
+def test_shard_size_is_honoured_and_shards_are_filled(ray_local, tmp_path):
+    rows = _docs(80, seed=1)
+    limit = 150
+    out, _, manifest = _write(tmp_path, rows, max_tokens_per_shard=limit)
+    assert len(manifest["shards"]) > 3
+    order = _read_order(out, manifest)
+    pos = 0
+    for k, shard in enumerate(manifest["shards"]):
+        assert shard["tokens"] <= limit or shard["documents"] == 1
+        pos += shard["documents"]
+        if k + 1 < len(manifest["shards"]):  # closed only because the next document did not fit
+            assert shard["tokens"] + len(order[pos]) > limit
+
+
+def test_same_seed_same_bytes_other_seed_other_order(ray_local, tmp_path):
+    rows = _docs(50, seed=2)
+    a, _, ma = _write(tmp_path, rows, seed=11, blocks=2, max_tokens_per_shard=300)
+    b, _, mb = _write(tmp_path, rows[::-1], seed=11, blocks=5, max_tokens_per_shard=300)  # other partitioning
+    assert (a / "manifest.json").read_bytes() == (b / "manifest.json").read_bytes()
+    for shard in ma["shards"]:
+        assert (a / shard["bin"]).read_bytes() == (b / shard["bin"]).read_bytes()
+    c, _, mc = _write(tmp_path, rows, seed=12, blocks=2, max_tokens_per_shard=300)
+    assert [s[0] for s in _read_order(a, ma)] != [s[0] for s in _read_order(c, mc)]
+    assert mc["totals"] == ma["totals"]
+    # a rerun into `a` with one big shard: none of the earlier run's shards may survive
+    assert len(ma["shards"]) > 1
+    ctx = RunContext(output_dir=str(a), stage_dir=str(a / "stages" / "09-shard"), seed=11)
+    WriteShards(WriteShards.Config(max_tokens_per_shard=10_000), ctx).write(_dataset(rows))
+    assert sorted(p.name for p in (a / "shards").iterdir()) == ["shard_00000.bin", "shard_00000.idx"]
+
+
+def test_documents_that_cannot_be_written_stop_the_run(ray_local, tmp_path):
+    rows = _docs(10, seed=4)
+    rows[3]["tokens"] = None
+    rows[5]["tokens"] = rows[5]["tokens"][:-1]  # no EOT
+    rows[5]["token_count"] -= 1
+    out = tmp_path / "bad"
+    ctx = RunContext(output_dir=str(out), stage_dir=str(out / "stages" / "09-shard"), seed=0)
+    with pytest.raises(Exception, match="no-tokens") as info:
+        WriteShards(WriteShards.Config(), ctx).write(_dataset(rows, blocks=1))
+    assert "missing-eot" in str(info.value)
+    assert not (out / "shards").exists() and not (out / "manifest.json").exists()
+    assert not out.exists() or not any(p.name.startswith("shards.") for p in out.iterdir())
+
+
+def test_empty_input_writes_an_empty_manifest(ray_local, tmp_path):
+    import ray.data
+
+    out = tmp_path / "empty"
+    ctx = RunContext(output_dir=str(out), stage_dir=str(out / "stages" / "09-shard"), seed=0)
+    facts = WriteShards(WriteShards.Config(), ctx).write(ray.data.from_arrow(documents_from_rows([])))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert facts["documents"] == 0 and manifest["shards"] == [] and manifest["totals"]["tokens"] == 0
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(Exception):
+        WriteShards.Config(max_tokens_per_shard=0)
+    with pytest.raises(Exception):
+        WriteShards.Config(prefix="../escape")
