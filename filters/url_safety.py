@@ -156,7 +156,9 @@ class UrlSafety(Filter):
                 reasons[i] = self._decide_one(p, i in allowed, i in adult, i in blocked)
         n_invalid = reasons.count("invalid-url")
         if n_invalid:
-            log.warning("url-safety: %d of %d records have an invalid URL (dropped as invalid-url)", n_invalid, len(urls))
+            log.warning(
+                "url-safety: %d of %d records have an invalid URL (dropped as invalid-url)", n_invalid, len(urls)
+            )
         return reasons
 
     def _decide_one(self, parsed: tuple[str, str, str], allowed: bool, adult: bool, blocked: bool) -> str | None:

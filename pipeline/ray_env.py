@@ -18,8 +18,10 @@ def quiet_ray_data() -> None:
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Connect to `address` (or RAY_ADDRESS, or a cluster started with `ray start` on this
-    machine); with none, start a local Ray in this process."""
+    """Connect to `address` (config) or RAY_ADDRESS (set by `ray job submit`); with neither,
+    start a private local Ray. Never attach to whatever Ray instance happens to run on this
+    machine (`ray.init()`'s default): another driver's local instance can vanish under us.
+    Use address "auto" to join a cluster started with `ray start` on this machine."""
     import ray
 
     if ray.is_initialized():
@@ -30,9 +32,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        try:
-            ray.init(address="auto", **kwargs)
-        except (ConnectionError, RuntimeError, ValueError):
-            ray.init(num_cpus=num_cpus, include_dashboard=False, dashboard_host="127.0.0.1", **kwargs)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
     quiet_ray_data()
     log.info("ray resources: %s", ray.cluster_resources())

@@ -112,7 +112,8 @@ def test_other_languages_pass_untouched_unless_configured():
 def test_missing_text_is_a_counted_drop(caplog):
     stage = GopherQuality()
     with caplog.at_level(logging.WARNING):
-        kept, dropped = run_map_stage_local(stage, documents_from_rows([{"id": "n", "text": None}, {"id": "p", "text": PARAGRAPH * 2}]))
+        rows = [{"id": "n", "text": None}, {"id": "p", "text": PARAGRAPH * 2}]
+        kept, dropped = run_map_stage_local(stage, documents_from_rows(rows))
     assert kept.column("id").to_pylist() == ["p"]
     assert dropped.column("reason").to_pylist() == ["no-text"]
     assert dropped.column("stage").to_pylist() == ["gopher-quality"]

@@ -47,13 +47,17 @@ def test_parse_url_host(url, host):
     assert parse_url(url)[0] == host
 
 
-@pytest.mark.parametrize("url", ["http://[::1", "mailto:a@b.c", "http:///path", "http://a b.com/", "http://x.com:99999/", "javascript:void(0)"])
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "mailto:a@b.c", "http:///path", "http://a b.com/", "http://x.com:99999/", "javascript:void(0)"]
+)
 def test_parse_url_rejects(url):
     assert parse_url(url) is None
 
 
 def test_candidates():
-    assert domain_candidates("a.b.example.co.uk") == ["a.b.example.co.uk", "b.example.co.uk", "example.co.uk", "co.uk", "uk"]
+    assert domain_candidates("a.b.example.co.uk") == [
+        "a.b.example.co.uk", "b.example.co.uk", "example.co.uk", "co.uk", "uk"
+    ]
     assert domain_candidates("10.0.0.1") == ["10.0.0.1"]  # "0.0.1" is no parent of an address
     assert url_candidates("x.com", "/a//b/") == ["x.com/a", "x.com/a/b"]
     assert url_candidates("x.com", "") == []
@@ -131,10 +135,14 @@ def test_invalid_urls_are_counted_drops(caplog):
 
 
 def test_udf_writes_drops_with_reasons(tmp_path):
-    ctx = RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "url-safety"), cache_dir=str(tmp_path / "cache"))
+    ctx = RunContext(str(tmp_path), str(tmp_path / "url-safety"), cache_dir=str(tmp_path / "cache"))
     udf = MapStageUDF(UrlSafety, UrlSafetyConfig(), ctx)
     batch = documents_from_rows(
-        [{"id": "a", "url": "https://www.redtube.com/1"}, {"id": "b", "url": "https://example.com/"}, {"id": "c", "url": "http://[::1"}]
+        [
+            {"id": "a", "url": "https://www.redtube.com/1"},
+            {"id": "b", "url": "https://example.com/"},
+            {"id": "c", "url": "http://[::1"},
+        ]
     )
     kept = udf(batch)
     assert kept.column("id").to_pylist() == ["b"]
@@ -146,11 +154,13 @@ def test_udf_writes_drops_with_reasons(tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.timeout(300)
 def test_on_ray_workers_share_the_cached_list(ray_local, tmp_path):
     import ray
 
-    ctx = RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "url-safety"), cache_dir=str(tmp_path / "cache"))
-    rows = [{"id": f"r{i}", "url": u} for i, u in enumerate(["https://www.redtube.com/1", "https://example.com/", "bad url://", "http://a.xxx/"] * 3)]
+    ctx = RunContext(str(tmp_path), str(tmp_path / "url-safety"), cache_dir=str(tmp_path / "cache"))
+    urls = ["https://www.redtube.com/1", "https://example.com/", "bad url://", "http://a.xxx/"] * 3
+    rows = [{"id": f"r{i}", "url": u} for i, u in enumerate(urls)]
     ds = ray.data.from_arrow(documents_from_rows(rows)).repartition(3)
     kept = ds.map_batches(
         MapStageUDF,
@@ -158,6 +168,7 @@ def test_on_ray_workers_share_the_cached_list(ray_local, tmp_path):
         batch_format="pyarrow",
         batch_size=2,
         concurrency=2,
+        num_cpus=0.5,  # two actors on the fixture's 2 CPUs leave room for the read tasks
     ).take_all()
     assert sorted(r["id"] for r in kept) == ["r1", "r5", "r9"]
     dropped = pq.read_table(str(tmp_path / "url-safety" / "dropped"))

@@ -1,0 +1,61 @@
+"""Checks shared by the end-to-end tests: the ledger balances and the shards decode to exactly the
+kept documents' texts."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections import Counter
+
+import pyarrow.parquet as pq
+
+from pipeline.assets import llama3_tokenizer_json
+from pipeline.config import load_config
+from pipeline.ledger import build_summary
+from pipeline.megatron import MegatronReader
+from pipeline.runner import Runner
+
+
+def run_pipeline(config_path: str, out: str, overrides: dict | None = None) -> dict:
+    config = load_config(config_path, overrides)
+    outcomes = Runner(config, out).run()
+    return build_summary(out, outcomes)
+
+
+def ledger(out: str) -> dict[str, dict]:
+    rows = pq.read_table(os.path.join(out, "ledger")).to_pylist()
+    assert len(rows) == len({r["record_id"] for r in rows}), "a record id is in the ledger twice"
+    return {r["record_id"]: r for r in rows}
+
+
+def final_kept_texts(out: str) -> list[str]:
+    stage_dirs = sorted(glob.glob(os.path.join(out, "stages", "*")))
+    kept_dirs = [os.path.join(d, "kept") for d in stage_dirs if os.path.isdir(os.path.join(d, "kept"))]
+    return pq.read_table(kept_dirs[-1], columns=["text"]).column("text").to_pylist()
+
+
+def decoded_shard_texts(out: str) -> list[str]:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(llama3_tokenizer_json()))
+    eot = tok.token_to_id("<|end_of_text|>")
+    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    texts = []
+    for shard in manifest["shards"]:
+        reader = MegatronReader(os.path.join(out, shard["prefix"]))
+        assert len(reader) == shard["documents"]
+        for i in range(len(reader)):
+            ids = reader[i].tolist()
+            assert ids[-1] == eot, "every document ends with <|end_of_text|>"
+            texts.append(tok.decode(ids[:-1], skip_special_tokens=False))
+    return texts
+
+
+def assert_balanced_and_decodable(out: str, summary: dict) -> None:
+    assert summary["balanced"], summary["problems"]
+    led = ledger(out)
+    assert len(led) == summary["input_total"]
+    decisions = Counter(r["decision"] for r in led.values())
+    assert decisions["kept"] == summary["kept_total"] and decisions["dropped"] == summary["dropped_total"]
+    assert all(r["reason"] for r in led.values() if r["decision"] == "dropped")
+    assert Counter(decoded_shard_texts(out)) == Counter(final_kept_texts(out))
