@@ -12,6 +12,11 @@ second scan is cheaper than pinning the corpus in the object store.
 
 Node keys are bytes whose order is the keep rule: most recent crawl first (null = oldest), then
 longest text, then smallest id. So a component's smallest node, its label, is the one kept.
+
+`verify` (bench/minhash.py, 1593 versions of 181 pages of the extraction benchmark, defaults):
+candidate edges whose exact 5-gram Jaccard is below 0.8 fall from 84 of 1854 to 23 of 1781
+(edge precision 0.955 -> 0.987); pair recall at Jaccard >= 0.8 moves from 0.943 to 0.936;
+no edge below Jaccard 0.5 either way. Its cost is the signatures riding the bucket shuffle.
 """
 from __future__ import annotations
 

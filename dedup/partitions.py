@@ -4,8 +4,12 @@
 range sort under a sort shuffle strategy) followed by a map over whole blocks that calls `fn`
 once per group. Dedup keys are mostly singletons (one group per URL, per LSH bucket, per graph
 node), so that per-group Python call dominates; `map_partitions_by_key` runs the same shuffle and
-hands `fn` the whole partition instead, which groups it with vectorised sorts. Memory per task is
+hands `fn` the whole partition instead, which groups it with vectorised sorts (URL dedup of 50k
+records, 21.6k URLs, local Ray: 1.1-2.6 s against 5.0-5.8 s for map_groups). Memory per task is
 one partition, never the dataset: raise `num_partitions` for bigger inputs.
+
+A group never straddles two blocks: Ray's keyed hash repartition emits one block per partition
+(block splitting disallowed), and the legacy sort shuffles merge each range into one block.
 """
 from __future__ import annotations
 

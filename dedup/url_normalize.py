@@ -7,9 +7,12 @@ re-encoded, so `a%20b` and `a+b` stay as the site wrote them.
 """
 from __future__ import annotations
 
+import logging
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from pipeline.stage import StageConfig
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
 
@@ -51,7 +54,8 @@ def normalize_url(url: str | None, opts: UrlNormalization = UrlNormalization()) 
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a non-numeric or out-of-range port
-    except ValueError:
+    except ValueError as e:
+        log.debug("URL not normalised (%s), deduplicated as written: %r", e, url)
         return url
     scheme, netloc, path, query, fragment = parts
     if opts.lowercase_scheme_host:

@@ -71,7 +71,7 @@ def cmd_stage(args) -> int:
     from pipeline.inputs import expand_inputs, is_warc, read_documents
     from pipeline.ray_env import init_ray
     from pipeline.registry import stage_class
-    from pipeline.runner import run_one_stage
+    from pipeline.runner import default_cache_dir, run_one_stage
     from pipeline.stage import RunContext, SourceStage
     from pydantic import ValidationError
 
@@ -95,7 +95,7 @@ def cmd_stage(args) -> int:
     out = os.path.abspath(args.output)
     files = expand_inputs(args.input)
     init_ray(None, None)
-    ctx = RunContext(output_dir=out, stage_dir=out, seed=seed, batch_size=batch_size, cache_dir=os.path.join(out, ".cache"))
+    ctx = RunContext(output_dir=out, stage_dir=out, seed=seed, batch_size=batch_size, cache_dir=default_cache_dir())
     stage = cls(stage_config, ctx)
     if isinstance(stage, SourceStage):
         ds = None

@@ -27,7 +27,9 @@ class RunSettings(BaseModel):
     # Ray cluster address; None: RAY_ADDRESS, else a running local cluster, else start one
     ray_address: str | None = None
     num_cpus: int | None = Field(None, ge=1)
-    cache_dir: str = ".cache"
+    # models, converted blocklists and labels that later runs reuse; None: ~/.cache/llama3-curate
+    # (or $XDG_CACHE_HOME/llama3-curate); a relative path is taken relative to --output
+    cache_dir: str | None = None
 
 
 class InputSettings(BaseModel):

@@ -60,6 +60,7 @@ class MegatronWriter:
         self._bin_sha = hashlib.sha256()
         self._lengths: list[np.ndarray] = []
         self.tokens = 0
+        self.documents = 0
         self.closed = False
 
     def add(self, sequence) -> None:
@@ -84,10 +85,7 @@ class MegatronWriter:
         self._bin_sha.update(data)
         self._lengths.append(lengths)
         self.tokens += flat.size
-
-    @property
-    def documents(self) -> int:
-        return sum(int(x.size) for x in self._lengths)
+        self.documents += lengths.size
 
     def close(self) -> dict:
         """Finish both files; return {documents, tokens, bin, idx, bin_sha256, idx_sha256}."""

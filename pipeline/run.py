@@ -5,8 +5,11 @@ Without a cluster, it starts a local Ray itself."""
 import os
 import sys
 
-# Run as a script (`python pipeline/run.py`), sys.path[0] is pipeline/: put the repository root first.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Run as a script, sys.path[0] is pipeline/, where tokenize.py would shadow the standard
+# library's tokenize module: replace it with the repository root.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+sys.path.insert(0, os.path.dirname(_here))
 
 from pipeline.cli import main  # noqa: E402
 

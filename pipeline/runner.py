@@ -101,6 +101,11 @@ def run_one_stage(stage: Stage, ds, files: list[str] | None, rows_in: int | None
     return kept_ds, marker
 
 
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "llama3-curate")
+
+
 def fingerprint(previous: str, name: str, params: dict, extra: object = None) -> str:
     blob = json.dumps([previous, name, params, extra], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -117,7 +122,7 @@ class Runner:
 
     def context(self, stage_dir: str) -> RunContext:
         run = self.config.run
-        cache = run.cache_dir if os.path.isabs(run.cache_dir) else os.path.join(self.output_dir, run.cache_dir)
+        cache = default_cache_dir() if run.cache_dir is None else os.path.join(self.output_dir, run.cache_dir)
         return RunContext(
             output_dir=self.output_dir, stage_dir=stage_dir, seed=run.seed, batch_size=run.batch_size, cache_dir=cache
         )

@@ -8,7 +8,8 @@ partitioning or run order. Each document is one Megatron sequence (its tokens, w
 `max_tokens_per_shard` (a single longer document gets a shard of its own).
 
 Writing: the driver streams the sorted rows (iter_batches, one block in memory at a time) into
-one writer, which is fine at this scale (the stage is I/O-bound at ~GB/s on one core). A parallel
+one writer, which is fine at this scale: it writes ~200 M tokens/s (measured, 20 M tokens), while
+Ray's global sort of the same rows took ~10 s on 2 busy cores and is what grows. A parallel
 writer would cut the sorted dataset into ranges of cumulative token count (prefix sums of
 token_count per sorted block, computed by Ray), give each range to a task that writes its own
 shards named by range, and have the driver only gather the per-shard facts into the manifest.
@@ -93,23 +94,30 @@ class _PrepareBatch:
         )
 
     def check(self, ids: list[str], tokens: pa.Array, counts: list) -> list[tuple[str, str]]:
-        problems = []
+        """(id, reason) for each document that cannot be written; vectorised, since all pass."""
         if not ids:
-            return problems
+            return []
         flat, lengths = flat_and_lengths(tokens)
-        starts = np.concatenate([[0], np.cumsum(lengths)])
-        nulls = tokens.is_null().to_numpy(zero_copy_only=False)
-        for k, rid in enumerate(ids):
-            if nulls[k] or lengths[k] == 0:
-                problems.append((rid, "no-tokens"))
-                continue
-            seq = flat[starts[k] : starts[k + 1]]
-            if seq.min() < 0 or seq.max() >= self.n_vocab:
-                problems.append((rid, f"token-id-out-of-range:[{seq.min()},{seq.max()}] vocab {self.n_vocab}"))
-            elif counts[k] is not None and counts[k] != len(seq):
-                problems.append((rid, f"token-count-mismatch:{counts[k]}!={len(seq)}"))
-            elif self.eot_id is not None and seq[-1] != self.eot_id:
-                problems.append((rid, f"missing-eot:last id {seq[-1]}"))
+        ends = np.cumsum(lengths)
+        empty = tokens.is_null().to_numpy(zero_copy_only=False) | (lengths == 0)
+        bad_pos = np.flatnonzero((flat < 0) | (flat >= self.n_vocab))
+        out_of_range = np.zeros(len(ids), dtype=bool)
+        out_of_range[np.searchsorted(ends, bad_pos, side="right")] = True
+        count_arr = np.array([-1 if c is None else c for c in counts], dtype=np.int64)
+        miscounted = (count_arr >= 0) & (count_arr != lengths)
+        last = flat[np.maximum(ends - 1, 0)] if flat.size else np.zeros(len(ids), flat.dtype)
+        no_eot = ~empty & (last != self.eot_id) if self.eot_id is not None else np.zeros(len(ids), dtype=bool)
+        problems = []
+        for k in np.flatnonzero(empty | out_of_range | miscounted | no_eot).tolist():
+            if empty[k]:
+                why = "no-tokens"
+            elif out_of_range[k]:
+                why = f"token-id-out-of-range:vocab {self.n_vocab}"
+            elif miscounted[k]:
+                why = f"token-count-mismatch:{counts[k]}!={lengths[k]}"
+            else:
+                why = f"missing-eot:last id {last[k]}"
+            problems.append((ids[k], why))
         return problems
 
 

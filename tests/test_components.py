@@ -4,7 +4,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dedup.components import connected_components, connected_components_local, large_star, both_directions
+from dedup.components import both_directions, connected_components, connected_components_local, large_star
+from tests.dedup_fixtures import sort_shuffle  # noqa: F401 (fixture)
 
 
 def key(i: int) -> bytes:
@@ -60,17 +61,6 @@ def test_stability_count():
     # a star around its minimum is stable; a path 2-0-1 centred elsewhere is not
     assert large_star(both_directions(edge_table([(0, 1), (0, 2), (0, 3)]))).column("unstable").to_pylist()[-1] == 0
     assert large_star(both_directions(edge_table([(1, 2), (2, 3)]))).column("unstable").to_pylist()[-1] == 1
-
-
-@pytest.fixture
-def sort_shuffle(monkeypatch, ray_local):
-    """Sort shuffles: ~0.1 s each on the test box against ~9 s for the hash shuffle (covered by
-    tests/test_dedup_url.py); grouping is the same."""
-    from ray.data import DataContext
-    from ray.data.context import ShuffleStrategy
-
-    monkeypatch.setattr(DataContext.get_current(), "shuffle_strategy", ShuffleStrategy.SORT_SHUFFLE_PULL_BASED)
-    return ray_local
 
 
 @pytest.mark.ray

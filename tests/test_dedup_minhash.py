@@ -1,7 +1,6 @@
 """dedup-minhash: signatures equal datasketch's, the LSH shape and S-curve, and exact keep/drop
 decisions on a small hand-made corpus run on Ray."""
 import datetime as dt
-import random
 
 import numpy as np
 import pyarrow as pa
@@ -13,24 +12,11 @@ from dedup.signatures import shingles, signatures, word_lists, xxh3_shingle_hash
 from pipeline import stage_io
 from pipeline.schema import documents_from_rows
 from pipeline.stage import RunContext
+from tests.dedup_fixtures import edit, sort_shuffle, text  # noqa: F401 (sort_shuffle: fixture)
 
 datasketch = pytest.importorskip("datasketch")
 
 UTC = dt.timezone.utc
-VOCAB = [a + b + c for a in ("ka", "lo", "mi", "ne", "su", "ta", "vi", "ro") for b in ("r", "n", "s", "l", "t") for c in ("a", "e", "o", "um", "is")]
-
-
-def text(seed: int, n_words: int = 300) -> list[str]:
-    rng = random.Random(seed)
-    return [rng.choice(VOCAB) for _ in range(n_words)]
-
-
-def edit(words: list[str], positions, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    out = list(words)
-    for p in positions:
-        out[p] = rng.choice(VOCAB).upper() + "x"  # a word no generated text contains
-    return out
 
 
 # --- signatures --------------------------------------------------------------------------------
@@ -186,17 +172,6 @@ def shared_bucket(t1: str, t2: str, cfg) -> bool:
     sig, _ = signatures(pa.array([t1, t2]), n=cfg.ngram, num_perm=cfg.num_perm, seed=0, scheme=cfg.scheme, hash_name=cfg.shingle_hash)
     keys = band_keys(sig, b, r, np.zeros(2, dtype=np.uint64))
     return bool((keys[0] == keys[1]).any())
-
-
-@pytest.fixture
-def sort_shuffle(monkeypatch, ray_local):
-    """Ray's hash shuffle costs ~9 s of fixed overhead per shuffle on the 2-core test box (sort:
-    ~0.1 s); grouping is the same either way, and tests/test_dedup_url.py covers the hash path."""
-    from ray.data import DataContext
-    from ray.data.context import ShuffleStrategy
-
-    monkeypatch.setattr(DataContext.get_current(), "shuffle_strategy", ShuffleStrategy.SORT_SHUFFLE_PULL_BASED)
-    return ray_local
 
 
 def run_stage(tmp_path, ray, rows, **config):

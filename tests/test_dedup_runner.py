@@ -10,19 +10,9 @@ from pipeline.config import validate
 from pipeline.ledger import build_summary
 from pipeline.runner import Runner
 from tests.spine_stages import SPINE_STAGES
-from tests.test_dedup_minhash import text
+from tests.dedup_fixtures import sort_shuffle, text  # noqa: F401 (sort_shuffle: fixture)
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture
-def sort_shuffle(monkeypatch, ray_local):
-    """Sort shuffles keep this test fast on the 2-core box (see tests/test_dedup_minhash.py)."""
-    from ray.data import DataContext
-    from ray.data.context import ShuffleStrategy
-
-    monkeypatch.setattr(DataContext.get_current(), "shuffle_strategy", ShuffleStrategy.SORT_SHUFFLE_PULL_BASED)
-    return ray_local
 
 
 def test_url_then_minhash_through_the_runner(monkeypatch, tmp_path, sort_shuffle):

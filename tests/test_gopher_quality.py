@@ -40,7 +40,7 @@ def test_config_rejects_unknown_keys():
 
 # Token counts as spaCy's English tokenizer makes them (datatrove's word splitter), worked out by
 # hand from its rules: punctuation split off, "..." one token, clitics their own token, "10:17",
-# "1,000", "U.S." and URLs whole, hyphens between letters split.
+# "1,000", "U.S.", emoticons and URLs whole, hyphens and dashes before letters split.
 @pytest.mark.parametrize(
     "text, tokens, words, alpha",
     [
@@ -49,6 +49,8 @@ def test_config_rejects_unknown_keys():
         ("See https://example.com/a/b, then stop.", 6, 4, 4),  # See URL , then stop .
         ("a_b ___ _x", 6, 2, 2),  # a_b _ _ _ _ x
         ("200GB of RAM -v C++ don't", 8, 8, 7),  # 200 GB of RAM -v C++ do n't
+        ("so good :-) and <3 x ///", 7, 5, 4),  # so good :-) and <3 x ///  (emoticons: one token)
+        ("word–word 2010–2015", 4, 3, 2),  # word – word 2010–2015
     ],
 )
 def test_token_counts_follow_spacy(text, tokens, words, alpha):

@@ -53,9 +53,19 @@ def _read_order(out, manifest):
     return seqs
 
 
-def test_shards_hold_every_document_in_the_seeded_order(ray_local, tmp_path):
-    rows = _docs()
-    out, facts, manifest = _write(tmp_path, rows, seed=7, max_tokens_per_shard=200)
+LIMIT = 150
+
+
+@pytest.fixture(scope="module")
+def written(ray_local, tmp_path_factory):
+    """One write shared by the tests that only read its output (a Ray sort costs seconds)."""
+    rows = _docs(80, seed=1)
+    out, facts, manifest = _write(tmp_path_factory.mktemp("shards"), rows, seed=7, max_tokens_per_shard=LIMIT)
+    return rows, out, facts, manifest
+
+
+def test_shards_hold_every_document_in_the_seeded_order(written):
+    rows, out, facts, manifest = written
     seqs = _read_order(out, manifest)
     # every document exactly once, tokens unchanged, each ending with EOT
     assert sorted(s[0] for s in seqs) == list(range(len(rows)))
@@ -75,10 +85,9 @@ def test_shards_hold_every_document_in_the_seeded_order(ray_local, tmp_path):
     assert names == sorted(f"shard_{k:05d}.{ext}" for k in range(len(manifest["shards"])) for ext in ("bin", "idx"))
 
 
-def test_shard_size_is_honoured_and_shards_are_filled(ray_local, tmp_path):
-    rows = _docs(80, seed=1)
-    limit = 150
-    out, _, manifest = _write(tmp_path, rows, max_tokens_per_shard=limit)
+def test_shard_size_is_honoured_and_shards_are_filled(written):
+    _, out, _, manifest = written
+    limit = LIMIT
     assert len(manifest["shards"]) > 3
     order = _read_order(out, manifest)
     pos = 0
@@ -135,3 +144,15 @@ def test_config_rejects_bad_values():
         WriteShards.Config(max_tokens_per_shard=0)
     with pytest.raises(Exception):
         WriteShards.Config(prefix="../escape")
+
+
+def test_check_names_every_kind_of_bad_document():
+    from pipeline.shards import _PrepareBatch
+
+    docs = [[5, EOT], None, [], [1, 200000, EOT], [7, 8], [3, EOT]]
+    counts = [2, None, 0, 3, 2, 5]
+    problems = _PrepareBatch(0, 128257, EOT).check([f"d{i}" for i in range(6)], pa.array(docs, pa.list_(pa.int32())), counts)
+    assert [(rid, why.split(":")[0]) for rid, why in problems] == [
+        ("d1", "no-tokens"), ("d2", "no-tokens"), ("d3", "token-id-out-of-range"), ("d4", "missing-eot"), ("d5", "token-count-mismatch"),
+    ]
+    assert _PrepareBatch(0, 128257, None).check(["a", "b"], pa.array([[1, 2], [3]], pa.list_(pa.int32())), [None, None]) == []

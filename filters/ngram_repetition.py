@@ -1,0 +1,223 @@
+"""Gopher repetition rules (Rae et al. 2021, "Scaling Language Models", appendix A.1.1, table A1)
+with the measures, thresholds and order of datatrove's GopherRepetitionFilter: duplicated
+paragraphs and lines (by count and by characters), the most frequent 2/3/4-gram's character share,
+and the characters covered by duplicated 5..10-grams.
+
+datatrove spends its time in spaCy's tokenizer and in string n-grams. Here tokens come from one
+regex (filters/ngram_tokens.py) and n-grams are 64-bit hashes of token ids built with numpy, so
+every measure is a few array operations; the greedy duplicated-n-gram scan only visits positions
+whose n-gram occurred before. bench/gopher_repetition.py compares decisions and speed.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from filters.ngram_tokens import split_words
+from pipeline.stage import Filter, Resources, StageConfig
+
+log = logging.getLogger(__name__)
+
+_PARAGRAPH_RE = re.compile(r"\n{2,}")
+# odd 64-bit multipliers for the n-gram hashes (splitmix64 constants)
+_P1 = np.uint64(0x9E3779B97F4A7C15)
+_P2 = np.uint64(0xBF58476D1CE4E5B9)
+_P3 = np.uint64(0x94D049BB133111EB)
+
+
+class NgramRepetitionConfig(StageConfig):
+    # All thresholds: Gopher table A1, the defaults of datatrove's GopherRepetitionFilter; a rule is
+    # off when its value is None. Ratios are "more than".
+    dup_para_frac: float | None = Field(0.3, ge=0, le=1)  # duplicate paragraph fraction
+    dup_para_char_frac: float | None = Field(0.2, ge=0, le=1)  # duplicate paragraph character fraction
+    dup_line_frac: float | None = Field(0.3, ge=0, le=1)  # duplicate line fraction
+    dup_line_char_frac: float | None = Field(0.2, ge=0, le=1)  # duplicate line character fraction
+    # top n-gram character fraction, n -> threshold
+    top_n_grams: dict[int, float] = {2: 0.20, 3: 0.18, 4: 0.16}
+    # duplicate n-gram character fraction, n -> threshold
+    dup_n_grams: dict[int, float] = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+    # Gopher's rules were set on English (datatrove tokenizes with the English tokenizer by
+    # default); documents whose `language` is set and not listed pass untouched. None: all.
+    languages: list[str] | None = ["en"]
+
+
+def _duplicates(parts: list[str]) -> tuple[int, int]:
+    """(number, characters) of the elements equal to an earlier one (datatrove's find_duplicates),
+    as totals less those of the distinct elements."""
+    distinct = set(parts)
+    return len(parts) - len(distinct), sum(map(len, parts)) - sum(map(len, distinct))
+
+
+def _lines(text: str) -> list[str]:
+    """re.split(r"\n+", text) (datatrove's line split) without the regex: empty pieces between
+    newlines go, the first and last pieces stay even when empty."""
+    parts = text.split("\n")
+    if len(parts) <= 2:
+        return parts
+    return [parts[0], *filter(None, parts[1:-1]), parts[-1]]
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    # splitmix64 finaliser: keeps h_n = mix(h_{n-1} * P + id) from collapsing structured inputs
+    h = (h ^ (h >> np.uint64(30))) * _P2
+    h = (h ^ (h >> np.uint64(27))) * _P3
+    return h ^ (h >> np.uint64(31))
+
+
+@dataclass
+class _Level:
+    """The n-grams of one n that occur more than once: their positions `pos` (ascending) and, per
+    position, the count of its n-gram and the position of its first occurrence."""
+
+    pos: np.ndarray
+    count: np.ndarray
+    first: np.ndarray
+
+
+class _Ngrams:
+    """Repeated n-grams of one token sequence for n = 1, 2, ...: n-gram hashes are built for every
+    position with array operations, but only positions whose n-gram can repeat are sorted: an
+    (n+1)-gram at i repeats only if the n-grams at i and i+1 both do, a set that shrinks fast."""
+
+    def __init__(self, tokens: list[str]):
+        vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+        ids = np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        self.n_tokens = len(tokens)
+        self.ids = ids.astype(np.uint64) + np.uint64(1)
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        self.cum = np.concatenate(([0], np.cumsum(lengths)))  # characters of tokens[:i]
+        counts = np.bincount(ids, minlength=1)
+        self._n = 1
+        self._hashes = _mix(self.ids)
+        self._repeats = counts[ids] >= 2  # per position: does its n-gram occur more than once
+        self._levels: dict[int, _Level] = {}
+
+    def level(self, n: int) -> _Level:
+        """Repeated n-grams (n >= 2, asked for in increasing n)."""
+        if n in self._levels:
+            return self._levels[n]
+        if n < self._n:
+            raise ValueError("n-gram levels must be asked for in increasing n")
+        with np.errstate(over="ignore"):
+            while self._n < n:
+                k = self._n
+                self._hashes = _mix(self._hashes[:-1] * _P1 + self.ids[k:])
+                candidates = np.flatnonzero(self._repeats[:-1] & self._repeats[1:])
+                _, first, inverse, counts = np.unique(
+                    self._hashes[candidates], return_index=True, return_inverse=True, return_counts=True
+                )
+                keep = counts[inverse] >= 2
+                pos = candidates[keep]
+                self._repeats = np.zeros(len(self._hashes), dtype=bool)
+                self._repeats[pos] = True
+                self._n = k + 1
+                self._levels[self._n] = _Level(pos, counts[inverse][keep], candidates[first[inverse]][keep])
+        return self._levels[n]
+
+    def chars(self, n: int, pos) -> np.ndarray:
+        """Characters of tokens[i:i+n] (no separators) for each i in `pos`."""
+        return self.cum[pos + n] - self.cum[pos]
+
+
+def top_ngram_chars(grams: _Ngrams, n: int) -> int:
+    """Characters of the most frequent n-gram joined with spaces, times its count; ties go to the
+    n-gram seen first (Counter.most_common's order, as datatrove's find_top_duplicate)."""
+    lv = grams.level(n)
+    if len(lv.pos) == 0:  # every n-gram occurs once: the first one is "the most common"
+        return int(grams.chars(n, 0)) + n - 1
+    top = lv.count.max()
+    pos = int(lv.first[lv.count == top].min())
+    return (int(grams.chars(n, pos)) + n - 1) * int(top)
+
+
+def dup_ngram_chars(grams: _Ngrams, n: int) -> int:
+    """datatrove's find_all_duplicate: scan left to right; an n-gram seen before adds its characters
+    and jumps n tokens ahead, else it is remembered. Only positions whose n-gram occurred earlier
+    can be repeats; the loop visits just those. An n-gram counts as seen when its first occurrence
+    was visited (not jumped over) or an earlier repeat of it was remembered in its place."""
+    lv = grams.level(n)
+    later = lv.first < lv.pos
+    if not later.any():
+        return 0
+    chars = grams.chars(n, lv.pos[later]).tolist()
+    jumped_to = 0  # positions below were jumped over
+    jumped: list[tuple[int, int]] = []  # [start, end) windows jumped over, ascending
+    remembered: set[int] = set()  # first occurrences whose n-gram was remembered later instead
+    total = 0
+    for c, f, k in zip(lv.pos[later].tolist(), lv.first[later].tolist(), chars):
+        if c < jumped_to:
+            continue
+        if f in remembered or not _inside(jumped, f):
+            total += k
+            jumped.append((c + 1, c + n))
+            jumped_to = c + n
+        else:
+            remembered.add(f)
+    return total
+
+
+def _inside(windows: list[tuple[int, int]], i: int) -> bool:
+    j = bisect.bisect_right(windows, (i, float("inf"))) - 1
+    return j >= 0 and windows[j][0] <= i < windows[j][1]
+
+
+def repetition_reason(text: str, c: NgramRepetitionConfig) -> str | None:
+    """The first Gopher repetition rule `text` breaks, in datatrove's order, or None."""
+    if not text:
+        return "empty-text"
+    n_chars = len(text)
+    paragraphs = _PARAGRAPH_RE.split(text.strip())
+    n_dup, dup_chars = _duplicates(paragraphs)
+    if c.dup_para_frac and n_dup / len(paragraphs) > c.dup_para_frac:
+        return "dup-para-frac"
+    if c.dup_para_char_frac and dup_chars / n_chars > c.dup_para_char_frac:
+        return "dup-para-char-frac"
+    lines = _lines(text)
+    n_dup, dup_chars = _duplicates(lines)
+    if c.dup_line_frac and n_dup / len(lines) > c.dup_line_frac:
+        return "dup-line-frac"
+    if c.dup_line_char_frac and dup_chars / n_chars > c.dup_line_char_frac:
+        return "dup-line-char-frac"
+    tokens = split_words(text)
+    grams = _Ngrams(tokens)
+    # datatrove's order: top n-grams by n, then duplicated n-grams by n
+    for n, frac in sorted(c.top_n_grams.items()):
+        if len(tokens) >= n and top_ngram_chars(grams, n) / n_chars > frac:
+            return f"top-{n}-gram"
+    for n, frac in sorted(c.dup_n_grams.items()):
+        if len(tokens) >= n and dup_ngram_chars(grams, n) / n_chars > frac:
+            return f"dup-{n}-gram"
+    return None
+
+
+class NgramRepetition(Filter):
+    name = "ngram-repetition"
+    reads = ("text", "language")
+    writes = ()
+    resources = Resources(num_cpus=1, memory_gb=0.5)
+    Config = NgramRepetitionConfig
+
+    def setup(self) -> None:
+        self._languages = set(self.config.languages) if self.config.languages is not None else None
+
+    def decide(self, batch: pa.Table) -> list[str | None]:
+        if not hasattr(self, "_languages"):
+            self.setup()
+        reasons: list[str | None] = []
+        for text, lang in zip(batch.column("text").to_pylist(), batch.column("language").to_pylist()):
+            if text is None:
+                reasons.append("no-text")
+            elif self._languages is not None and lang is not None and lang not in self._languages:
+                reasons.append(None)
+            else:
+                reasons.append(repetition_reason(text, self.config))
+        n_missing = reasons.count("no-text")
+        if n_missing:
+            log.warning("ngram-repetition: %d of %d records have no text (dropped as no-text)", n_missing, len(reasons))
+        return reasons
