@@ -42,7 +42,6 @@ def bench_signatures(texts: list[str], repeat: int, batch: int = 256) -> list[di
     from datasketch import MinHash
 
     arr = pa.array(texts, pa.string())
-    n_shingles = None
     rows = []
 
     def best(fn):

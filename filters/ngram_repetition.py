@@ -81,43 +81,47 @@ class _Level:
 
 
 class _Ngrams:
-    """Repeated n-grams of one token sequence for n = 1, 2, ...: n-gram hashes are built for every
-    position with array operations, but only positions whose n-gram can repeat are sorted: an
-    (n+1)-gram at i repeats only if the n-grams at i and i+1 both do, a set that shrinks fast."""
+    """Repeated n-grams of one token sequence for n = 1, 2, ...: an (n+1)-gram at i can repeat only
+    if the n-grams at i and i+1 both do, so each level hashes and sorts just those positions, a set
+    that shrinks fast in natural text."""
 
     def __init__(self, tokens: list[str]):
         vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
         ids = np.fromiter(map(vocab.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-        self.n_tokens = len(tokens)
         self.ids = ids.astype(np.uint64) + np.uint64(1)
         lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
         self.cum = np.concatenate(([0], np.cumsum(lengths)))  # characters of tokens[:i]
-        counts = np.bincount(ids, minlength=1)
         self._n = 1
+        # hash of the n-gram at each position; only positions of repeated n-grams are kept current
         self._hashes = _mix(self.ids)
-        self._repeats = counts[ids] >= 2  # per position: does its n-gram occur more than once
+        self._pos = np.flatnonzero(np.bincount(ids, minlength=1)[ids] >= 2)
         self._levels: dict[int, _Level] = {}
 
     def level(self, n: int) -> _Level:
         """Repeated n-grams (n >= 2, asked for in increasing n)."""
         if n in self._levels:
             return self._levels[n]
+        if self._n > 1 and len(self._pos) == 0:
+            return self._levels[self._n]
         if n < self._n:
             raise ValueError("n-gram levels must be asked for in increasing n")
         with np.errstate(over="ignore"):
             while self._n < n:
-                k = self._n
-                self._hashes = _mix(self._hashes[:-1] * _P1 + self.ids[k:])
-                candidates = np.flatnonzero(self._repeats[:-1] & self._repeats[1:])
-                _, first, inverse, counts = np.unique(
-                    self._hashes[candidates], return_index=True, return_inverse=True, return_counts=True
-                )
+                k, p = self._n, self._pos
+                candidates = p[:-1][p[1:] == p[:-1] + 1]
+                if len(candidates) == 0:  # nothing repeats at this n, nor at any larger n
+                    empty = _Level(candidates, candidates, candidates)
+                    for m in range(k + 1, max(n, k + 1) + 1):
+                        self._levels[m] = empty
+                    self._pos, self._n = candidates, n
+                    break
+                h = _mix(self._hashes[candidates] * _P1 + self.ids[candidates + k])
+                self._hashes[candidates] = h
+                _, first, inverse, counts = np.unique(h, return_index=True, return_inverse=True, return_counts=True)
                 keep = counts[inverse] >= 2
-                pos = candidates[keep]
-                self._repeats = np.zeros(len(self._hashes), dtype=bool)
-                self._repeats[pos] = True
+                self._pos = candidates[keep]
                 self._n = k + 1
-                self._levels[self._n] = _Level(pos, counts[inverse][keep], candidates[first[inverse]][keep])
+                self._levels[self._n] = _Level(self._pos, counts[inverse][keep], candidates[first[inverse]][keep])
         return self._levels[n]
 
     def chars(self, n: int, pos) -> np.ndarray:

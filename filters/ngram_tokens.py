@@ -12,13 +12,9 @@ from filters.word_stats import _ABBREVIATIONS, _CORE, _NUMBER_UNIT_RE, _TRAIL, _
 
 # One alternation, tried in this order at each position: a URL (whole for spaCy), a word, the
 # punctuation runs spaCy keeps as one token ("...", "--", "''"), else one non-space character.
-# Abbreviations keep their "." ("St.", "Dr."), as spaCy's English exceptions do.
-_ABBR = "|".join(sorted(_ABBREVIATIONS, key=lambda a: (-len(a), a)))
 # "/div" after a prefix character ("</div>"): spaCy keeps the slash on the word.
 _SLASH_WORD = rf"(?<=[<(\[{{\"'])[-/@\\^|~]+{_CORE}{_TRAIL}"
-_TOKEN_RE = re.compile(
-    rf"{_URL_RE.pattern}|(?<![\w.])(?:{_ABBR})\.(?!\w)|{_WORD_RE.pattern}|{_SLASH_WORD}|\.\.+|--+|''+|\S",
-)
+_TOKEN_RE = re.compile(rf"{_URL_RE.pattern}|{_WORD_RE.pattern}|{_SLASH_WORD}|\.\.+|--+|''+|\S")
 # "200GB" is two tokens for spaCy ("200", "GB"): split a number from a known unit after it.
 _NUMBER_UNIT_SPLIT = re.compile(r"(\d+(?:[.,]\d+)*)(.+)")
 
@@ -30,6 +26,9 @@ _DIGIT_LETTER_RE = re.compile(r"\d[^\W\d_]")
 def split_words(text: str) -> list[str]:
     """Tokens of `text` in order, none empty or with surrounding space."""
     tokens = _TOKEN_RE.findall(text)
+    abbreviations = [a for a in _ABBREVIATIONS.intersection(tokens) if a + "." in text]
+    if abbreviations:
+        tokens = _join_abbreviations(tokens, frozenset(abbreviations))
     if "_" in text:  # "_" at the edge of a word is punctuation for spaCy: "_x" -> "_", "x"
         tokens = _split_underscores(tokens)
     if _DIGIT_LETTER_RE.search(text):
@@ -38,6 +37,17 @@ def split_words(text: str) -> list[str]:
         if units:
             tokens = _split_number_units(tokens, units)
     return tokens
+
+
+def _join_abbreviations(tokens: list[str], abbreviations: frozenset[str]) -> list[str]:
+    """"St", "." -> "St." (spaCy keeps an abbreviation's dot; "St .", with a space, is rare)."""
+    out: list[str] = []
+    for t in tokens:
+        if t == "." and out and out[-1] in abbreviations:
+            out[-1] += "."
+        else:
+            out.append(t)
+    return out
 
 
 def _split_underscores(tokens: list[str]) -> list[str]:

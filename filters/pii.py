@@ -11,12 +11,13 @@ like "a.a.a.a..." (bench/pii_accuracy.py measures it), so the patterns are our o
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Callable, Iterator
 
 import pyarrow as pa
 from pydantic import Field
 
-from filters.pii_patterns import find_cards, find_emails, find_ibans, find_macs, find_ssns, make_ip_finder
+from filters.pii_patterns import find_cards, find_emails, find_ibans, find_ips, find_macs, find_ssns
 from filters.pii_phone import find_phones, phone_context
 from pipeline.schema import merge_annotations, split_by_reason, with_column
 from pipeline.stage import MapStage, Resources, StageConfig
@@ -59,7 +60,7 @@ def _finders(c: PiiConfig) -> dict[str, Callable]:
         "credit_card": find_cards,
         "iban": find_ibans,
         "ssn": find_ssns,
-        "ip": make_ip_finder(c.ip_public_only),
+        "ip": partial(find_ips, public_only=c.ip_public_only),
         "mac": find_macs,
         "phone": find_phones,
     }

@@ -32,8 +32,11 @@ CARD = re.compile(
 )
 
 # Country code, check digits, then 11-30 letters/digits, printed either without spaces or in
-# groups; the exact length comes from the country (cut in `find_ibans`).
-IBAN = re.compile(r"(?<![\w-])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}+", re.ASCII)
+# groups of four; the exact length comes from the country (cut in `find_ibans`).
+IBAN = re.compile(
+    r"(?<![\w-])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}+|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)(?!\w)",
+    re.ASCII,
+)
 
 # 3-2-4 digits, with a hyphen (the printed form), a space, or none (those two need context).
 SSN = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w]|[-.]\d| \d)", re.ASCII)
@@ -67,26 +70,26 @@ def find_cards(text: str, has_context: Callable[[int, int], bool]) -> Iterator[S
 
 
 def find_ibans(text: str, has_context: Callable[[int, int], bool]) -> Iterator[Span]:
-    for m in IBAN.finditer(text):
+    pos = 0
+    while m := IBAN.search(text, pos):
+        pos = m.end()
         s = m.group()
         length = IBAN_LENGTHS.get(s[:2].upper())
         if length is None:
             continue
-        # take exactly `length` characters (spaces aside); the cut must end a group
-        n = 0
+        # exactly `length` characters (spaces aside), ending a group: a printed IBAN may be
+        # followed by a short word the pattern took for its last group
+        n, end = 0, None
         for i, ch in enumerate(s):
-            if ch != " ":
-                n += 1
+            n += ch != " "
             if n == length:
                 end = i + 1
                 break
-        else:
+        if end is None or (end < len(s) and s[end] != " "):
             continue
-        if end < len(s) and s[end] != " ":
-            continue
-        compact = s[:end].replace(" ", "").upper()
-        if iban_ok(compact):
+        if iban_ok(s[:end].replace(" ", "").upper()):
             yield m.start(), m.start() + end
+            pos = m.start() + end  # the rest of the match may start the next IBAN
 
 
 def find_ssns(text: str, has_context: Callable[[int, int], bool]) -> Iterator[Span]:
@@ -98,19 +101,16 @@ def find_ssns(text: str, has_context: Callable[[int, int], bool]) -> Iterator[Sp
             yield m.span()
 
 
-def make_ip_finder(public_only: bool) -> Callable[[str, Callable[[int, int], bool]], Iterator[Span]]:
-    def find_ips(text: str, has_context: Callable[[int, int], bool]) -> Iterator[Span]:
-        for m in IPV4.finditer(text):
-            if ip_ok(m.group(), public_only) and not VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+def find_ips(text: str, has_context: Callable[[int, int], bool], public_only: bool = True) -> Iterator[Span]:
+    for m in IPV4.finditer(text):
+        if ip_ok(m.group(), public_only) and not VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            yield m.span()
+    if "::" in text or text.count(":") >= 7:
+        for m in IPV6.finditer(text):
+            s = m.group()
+            # at least two hex groups: "a::" and "::1"-like tokens are too often not addresses
+            if sum(1 for g in s.split(":") if g) >= 2 and ip_ok(s, public_only):
                 yield m.span()
-        if "::" in text or text.count(":") >= 7:
-            for m in IPV6.finditer(text):
-                s = m.group()
-                # at least two hex groups: "a::" and "::1"-like tokens are too often not addresses
-                if sum(1 for g in s.split(":") if g) >= 2 and ip_ok(s, public_only):
-                    yield m.span()
-
-    return find_ips
 
 
 def find_macs(text: str, has_context: Callable[[int, int], bool]) -> Iterator[Span]:

@@ -83,6 +83,8 @@ def _judge(toks: list[tuple[str, str]], seps: list[str], ext: bool) -> str | Non
     first = groups[0]
     same_sep = len(set(gseps)) <= 1
     lens = [len(g) for g in groups]
+    if lens == [3, 2, 4] and gseps == ["-", "-"]:
+        return None  # the SSN layout (an invalid SSN is no phone number either)
     if first.startswith("0") and 2 <= len(first) <= 5 and len(groups) >= 2 and 9 <= n <= 13:
         if same_sep and min(lens) >= 2:
             return "strong"  # national trunk prefix, or "00"/"001" international prefix
@@ -119,6 +121,8 @@ def _tokens(s: str, offset: int) -> list[tuple[str, str, int, int]]:
 def find_phones(text: str, has_context: Callable[[int, int], bool]) -> Iterator[Span]:
     for m in PHONE.finditer(text):
         start, end = m.span()
+        if end - start < 7:  # "1. 1. 1." passes the look-ahead; no phone number is this short
+            continue
         body_end = m.start("ext") if m.group("ext") else end
         toks = _tokens(text[start:body_end], start)
         # suffixes, longest first: a postcode or house number may run into the number

@@ -49,7 +49,7 @@ def cmd_run(args) -> int:
     except ConfigError as e:
         print(f"config error:\n{e}", file=sys.stderr)
         return 2
-    init_ray(config.run.ray_address, config.run.num_cpus)
+    init_ray(config.run.ray_address, config.run.num_cpus, config.run.shuffle)
     outcomes = Runner(config, args.output, resume=not args.no_resume).run()
     try:
         summary = build_summary(os.path.abspath(args.output), outcomes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +27,8 @@ class RunSettings(BaseModel):
     # Ray cluster address; None: RAY_ADDRESS, else a running local cluster, else start one
     ray_address: str | None = None
     num_cpus: int | None = Field(None, ge=1)
+    # Ray Data shuffle for groupby/sort: "sort" (pull-based; low fixed cost) or "hash"
+    shuffle: Literal["sort", "hash"] = "sort"
     # models, converted blocklists and labels that later runs reuse; None: ~/.cache/llama3-curate
     # (or $XDG_CACHE_HOME/llama3-curate); a relative path is taken relative to --output
     cache_dir: str | None = None

@@ -50,13 +50,13 @@ def _ledger_dataset(outcomes):
         )
 
     parts = [
-        ray.data.read_parquet(stage_io.parquet_files(final_kept_dir), columns=["id"]).map_batches(
+        ray.data.read_parquet(stage_io.parquet_files(final_kept_dir)).select_columns(["id"]).map_batches(
             kept_rows, batch_format="pyarrow"
         )
     ]
     if dropped_files:
         parts.append(
-            ray.data.read_parquet(dropped_files, columns=["id", "stage", "reason", "duplicate_of"]).map_batches(
+            ray.data.read_parquet(dropped_files).select_columns(["id", "stage", "reason", "duplicate_of"]).map_batches(
                 dropped_rows, batch_format="pyarrow"
             )
         )

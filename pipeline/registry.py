@@ -12,8 +12,12 @@ STAGES: dict[str, str] = {
     "dedup-url": "dedup.url:UrlDedup",
     "extract": "pipeline.extract:Extract",
     "langid": "classifiers.langid:LanguageId",
+    "pii": "filters.pii:Pii",
+    "dirty-words": "filters.dirty_words:DirtyWords",
     "gopher-quality": "filters.gopher_quality:GopherQuality",
+    "ngram-repetition": "filters.ngram_repetition:NgramRepetition",
     "dedup-minhash": "dedup.minhash:MinHashDedup",
+    "kl-divergence": "filters.kl_divergence:KlDivergence",
     "tokenize": "pipeline.tokenize:Tokenize",
     "shard": "pipeline.shards:WriteShards",
 }
