@@ -28,10 +28,14 @@ def ledger(out: str) -> dict[str, dict]:
     return {r["record_id"]: r for r in rows}
 
 
-def final_kept_texts(out: str) -> list[str]:
+def final_kept_rows(out: str) -> list[dict]:
     stage_dirs = sorted(glob.glob(os.path.join(out, "stages", "*")))
     kept_dirs = [os.path.join(d, "kept") for d in stage_dirs if os.path.isdir(os.path.join(d, "kept"))]
-    return pq.read_table(kept_dirs[-1], columns=["text"]).column("text").to_pylist()
+    return pq.read_table(kept_dirs[-1], columns=["id", "text"]).to_pylist()
+
+
+def final_kept_texts(out: str) -> list[str]:
+    return [r["text"] for r in final_kept_rows(out)]
 
 
 def decoded_shard_texts(out: str) -> list[str]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
 import importlib.util
 import json
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_checks import assert_balanced_and_decodable, ledger, run_pipeline
+from tests.e2e_checks import assert_balanced_and_decodable, final_kept_rows, ledger, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -57,6 +56,12 @@ def test_demo_decisions_per_page(demo_run):
         assert decisions == ["dropped", "kept"], (a, b, outcome(a), outcome(b))
         dropped = a if outcome(a)[0] == "dropped" else b
         assert outcome(dropped)[1:] == ("dedup-minhash", "near-duplicate")
+    assert outcome("community-contacts-pii")[1:] == ("pii", "pii-density")
+    kept_text = {r["id"]: r["text"] for r in final_kept_rows(out)}
+    finance = kept_text[rid("finance-emergency-fund")]
+    assert "<EMAIL>" in finance and "<PHONE>" in finance and "maria.keller@" not in finance
+    pythagoras = kept_text[rid("math-pythagoras-images")]
+    assert "a^2 + b^2 = c^2" in pythagoras, pythagoras[:500]  # formula images: alt text kept
     for key in ["fr-boulangerie", "de-wandern", "es-huerto", "ru-chai", "zh-xiongmao", "ja-onsen", "pt-futebol",
                 "math-pythagoras-images", "code-python-comprehensions", "science-octopus"]:
         assert outcome(key)[0] == "kept", (key, outcome(key))
