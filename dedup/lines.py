@@ -1,0 +1,277 @@
+"""`dedup-lines`: ccNet-style line dedup, as Llama 3 §3.1.1 does it: "we remove lines that
+appeared more than 6 times in each bucket of 30M documents".
+
+Decisions:
+- Documents are split into ceil(total / bucket_docs) buckets by a hash of their id (and, with
+  `per_language`, by language too: a line is only compared with lines of its own language).
+- A line's key is a 64-bit hash of its normal form (whitespace runs collapsed and ends trimmed,
+  Unicode lower-cased, every Unicode digit masked to 0; each switchable) mixed with its bucket.
+  Blank lines are never counted and never removed.
+- `count: occurrences` (default, as ccNet and Llama 3): a line repeated 7 times inside one
+  document counts 7. `count: documents` counts each document once.
+- A key counted more than `max_count` times is removed from every document of the bucket, all
+  occurrences, the first included (ccNet keeps none: there is no "original" among boilerplate
+  copies). The other lines, blank ones included, are left byte for byte; a document with no
+  frequent line comes out unchanged.
+- A document with lines removed whose remaining text (ends trimmed) is shorter than
+  `min_remaining_chars` is dropped as `lines-emptied`, with its original text.
+- Kept documents that lost lines get annotations["dedup_lines"] = {"lines": n, "chars": c}.
+
+Plan on Ray (two keyed shuffles; the driver only counts the input to size the buckets):
+1. map: one row per (document, distinct line key): (_key, _doc = hash of the id, n occurrences).
+2. shuffle on _key; per partition, total n (or rows) per key; emit (_doc, _key) for every row
+   of a key over the limit: the removal orders, routed to their documents.
+3. shuffle the documents together with the removal rows on _doc; per partition, recompute the
+   line keys of each document and drop the lines whose key has a removal row there. A key is
+   frequent for its whole bucket, so membership of the key in the partition's set is exact.
+Memory per task is one partition of line rows or of documents, never a bucket: raise
+`num_partitions` for bigger inputs. Row counting and the join are one shuffle (step 2) rather
+than a counting pass and a join pass over the same rows.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+from pydantic import Field
+
+from dedup.partitions import map_partitions_by_key
+from dedup.signatures import fmix64
+from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, merge_annotations, to_dropped, with_column
+from pipeline.stage import DropWriter, GlobalStage, Resources, StageConfig
+
+log = logging.getLogger(__name__)
+
+REASON = "lines-emptied"
+ANNOTATION = "dedup_lines"
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LINE_ROWS = pa.schema([pa.field("_key", pa.int64()), pa.field("_doc", pa.int64()), pa.field("n", pa.int32())])
+_REMOVAL_ROWS = pa.schema([pa.field("_doc", pa.int64()), pa.field("_key", pa.int64())])
+# documents and removal rows travel together through the final shuffle (id nullable: removal
+# rows have none)
+_COGROUP_SCHEMA = pa.schema(
+    [f.with_nullable(True) for f in DOCUMENT_SCHEMA] + [pa.field("_doc", pa.int64()), pa.field("_key", pa.int64())]
+)
+
+
+class LineDedupConfig(StageConfig):
+    max_count: int = Field(6, ge=1)  # Llama 3 §3.1.1: lines seen more than 6 times per bucket are removed
+    # what max_count counts: "occurrences" as ccNet / Llama 3, or "documents" containing the line
+    count: Literal["occurrences", "documents"] = "occurrences"
+    bucket_docs: int = Field(30_000_000, ge=1)  # Llama 3 §3.1.1: buckets of 30M documents
+    # documents in the input, to size the buckets without a counting pass; None: ds.count()
+    expected_docs: int | None = Field(None, ge=0)
+    per_language: bool = True  # Llama 3 dedups per language; lines of other languages are not compared
+    collapse_whitespace: bool = True  # ccNet's normalisation: whitespace differences are not content
+    lowercase: bool = True  # ccNet's normalisation (Arrow's Unicode lower-casing)
+    mask_digits: bool = True  # ccNet's normalisation: "© 2019" and "© 2020" are the same line
+    # a document cut below this is a stub: the extract stage's min_text_chars (25)
+    min_remaining_chars: int = Field(25, ge=0)
+    num_partitions: int | None = None  # shuffle partitions; None: Ray's default_hash_shuffle_parallelism
+
+
+# --- line keys -----------------------------------------------------------------------------------
+
+
+def normalise_lines(lines: pa.Array, cfg: LineDedupConfig) -> pa.Array:
+    """The form two lines must share to count as the same line."""
+    if cfg.collapse_whitespace:
+        lines = pc.utf8_trim_whitespace(pc.replace_substring_regex(lines, r"\s+", " "))
+    if cfg.lowercase:
+        lines = pc.utf8_lower(lines)
+    if cfg.mask_digits:
+        lines = pc.replace_substring_regex(lines, r"\p{Nd}", "0")
+    return lines
+
+
+def _hash_strings(values: pa.Array) -> np.ndarray:
+    """xxh3-64 of each string, hashing each distinct value once (boilerplate repeats a lot)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    enc = values.dictionary_encode()
+    uniq = enc.dictionary.to_pylist()
+    h = np.fromiter((xxhash.xxh3_64_intdigest(s.encode("utf-8", "surrogatepass")) for s in uniq), dtype=np.uint64, count=len(uniq))
+    return h[enc.indices.to_numpy(zero_copy_only=False)]
+
+
+def doc_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit hash of each id: the bucket draw and the routing key of the final shuffle."""
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    return np.fromiter((xxhash.xxh3_64_intdigest(i.encode("utf-8", "surrogatepass")) for i in ids.to_pylist()), dtype=np.uint64, count=len(ids))
+
+
+def num_buckets(total_docs: int, bucket_docs: int) -> int:
+    return max(1, math.ceil(total_docs / bucket_docs))
+
+
+def line_keys(batch: pa.Table, cfg: LineDedupConfig, buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.ListArray]:
+    """Every line of every document of `batch`, in order: (document index, int64 key, counted
+    mask, the split texts). A blank line (empty once normalised, or only whitespace) is not
+    counted; its key is meaningless."""
+    texts = batch.column("text")
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    split = pc.split_pattern(texts, "\n")  # a null text splits to null: no lines
+    offsets = split.offsets.to_numpy().astype(np.int64)
+    offsets -= offsets[0]
+    doc_of = np.repeat(np.arange(len(split)), np.diff(offsets))
+    lines = split.flatten()
+    norm = normalise_lines(lines, cfg)
+    counted = pc.and_(pc.not_equal(pc.utf8_trim_whitespace(lines), ""), pc.not_equal(norm, "")).to_numpy(zero_copy_only=False)
+    lh = np.zeros(len(lines), dtype=np.uint64)
+    idx = np.flatnonzero(counted)
+    lh[idx] = _hash_strings(norm.take(pa.array(idx)))
+    # each document's bucket (and language): one hash mixed into every line key of the document
+    bucket = doc_hashes(batch.column("id")) % np.uint64(buckets)
+    langs = batch.column("language").to_pylist() if cfg.per_language else [None] * batch.num_rows
+    group = np.fromiter(
+        (xxhash.xxh3_64_intdigest(f"{lang or ''}\0{b}".encode("utf-8", "surrogatepass")) for lang, b in zip(langs, bucket.tolist())),
+        dtype=np.uint64, count=batch.num_rows,
+    )
+    # a bijection of the line hash for a fixed group: distinct lines of one bucket never collide here
+    keys = fmix64(lh + fmix64(group)[doc_of] * _GOLDEN).view(np.int64)
+    return doc_of, keys, counted, split
+
+
+# --- step 1: line rows ---------------------------------------------------------------------------
+
+
+def line_rows(batch: pa.Table, cfg: LineDedupConfig, buckets: int) -> pa.Table:
+    """One row per (document, distinct counted line key) with the line's occurrences in it."""
+    batch = conform(batch)
+    doc_of, keys, counted, _ = line_keys(batch, cfg, buckets)
+    doc_of, keys = doc_of[counted], keys[counted]
+    if len(keys) == 0:
+        return _LINE_ROWS.empty_table()
+    order = np.lexsort((keys, doc_of))
+    doc_of, keys = doc_of[order], keys[order]
+    start = np.ones(len(keys), dtype=bool)
+    start[1:] = (doc_of[1:] != doc_of[:-1]) | (keys[1:] != keys[:-1])
+    seg = np.flatnonzero(start)
+    n = np.diff(np.append(seg, len(keys))).astype(np.int32)
+    docs = doc_hashes(batch.column("id")).view(np.int64)
+    return pa.table({"_key": keys[seg], "_doc": docs[doc_of[seg]], "n": n}, schema=_LINE_ROWS)
+
+
+# --- step 2: count per key, emit removal rows ----------------------------------------------------
+
+
+def frequent_line_rows(part: pa.Table, max_count: int, count: str) -> pa.Table:
+    """(_doc, _key) for every line row whose key is counted more than `max_count` times."""
+    if part.num_rows == 0:  # an empty partition may come without columns
+        return _REMOVAL_ROWS.empty_table()
+    keys = part.column("_key").to_numpy()
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    weight = part.column("n").to_numpy()[order].astype(np.int64) if count == "occurrences" else np.ones(len(keys), np.int64)
+    start = np.ones(len(keys), dtype=bool)
+    start[1:] = keys[1:] != keys[:-1]
+    seg = np.flatnonzero(start)
+    totals = np.add.reduceat(weight, seg)
+    frequent = (totals > max_count)[np.cumsum(start) - 1]
+    log.info("dedup-lines: partition of %d line rows, %d distinct lines, %d over %d %s",
+             len(keys), len(seg), int((totals > max_count).sum()), max_count, count)
+    docs = part.column("_doc").to_numpy()[order]
+    return pa.table({"_doc": docs[frequent], "_key": keys[frequent]}, schema=_REMOVAL_ROWS)
+
+
+# --- step 3: apply the removals to the documents -------------------------------------------------
+
+
+def document_rows(batch: pa.Table) -> pa.Table:
+    batch = conform(batch)
+    n = batch.num_rows
+    cols = batch.columns + [pa.array(doc_hashes(batch.column("id")).view(np.int64)), pa.nulls(n, pa.int64())]
+    return pa.Table.from_arrays(cols, schema=_COGROUP_SCHEMA)
+
+
+def removal_rows(batch: pa.Table) -> pa.Table:
+    n = batch.num_rows
+    if n == 0:
+        return _COGROUP_SCHEMA.empty_table()
+    cols = {"_doc": batch.column("_doc"), "_key": batch.column("_key")}
+    return pa.table([cols.get(f.name, pa.nulls(n, f.type)) for f in _COGROUP_SCHEMA], schema=_COGROUP_SCHEMA)
+
+
+def remove_lines(docs: pa.Table, frequent: pa.Array, cfg: LineDedupConfig, buckets: int) -> tuple[pa.Table, pa.Table]:
+    """(kept, dropped) after removing from `docs` every counted line whose key is in `frequent`."""
+    doc_of, keys, counted, split = line_keys(docs, cfg, buckets)
+    remove = counted & pc.is_in(pa.array(keys), value_set=frequent).to_numpy(zero_copy_only=False)
+    hit = np.flatnonzero(np.bincount(doc_of[remove], minlength=docs.num_rows))
+    if len(hit) == 0:
+        return docs, None
+    offsets = split.offsets.to_numpy().astype(np.int64)
+    offsets -= offsets[0]
+    texts = docs.column("text").to_pylist()
+    lines = split.flatten()
+    notes = [None] * docs.num_rows
+    emptied = np.zeros(docs.num_rows, dtype=bool)
+    for d in hit.tolist():
+        lo, hi = int(offsets[d]), int(offsets[d + 1])
+        mask = remove[lo:hi]
+        doc_lines = lines.slice(lo, hi - lo).to_pylist()
+        removed_chars = sum(len(x) for x, r in zip(doc_lines, mask) if r)
+        new = "\n".join(x for x, r in zip(doc_lines, mask) if not r)
+        notes[d] = {"lines": int(mask.sum()), "chars": removed_chars}
+        if len(new.strip()) < max(cfg.min_remaining_chars, 1):
+            emptied[d] = True  # keep the original text in the dropped record
+        else:
+            texts[d] = new
+    docs = merge_annotations(with_column(docs, "text", texts), ANNOTATION, notes)
+    keep = pa.array(~emptied)
+    dropped = docs.filter(pc.invert(keep))
+    return docs.filter(keep), to_dropped(dropped, LineDedup.name, [REASON] * dropped.num_rows)
+
+
+def apply_partition(part: pa.Table, cfg: LineDedupConfig, buckets: int, dropped_dir: str) -> pa.Table:
+    if part.num_rows == 0:
+        return DOCUMENT_SCHEMA.empty_table()
+    is_removal = pc.is_valid(part.column("_key"))
+    frequent = pc.unique(part.filter(is_removal).column("_key").combine_chunks())
+    docs = part.filter(pc.invert(is_removal)).drop_columns(["_doc", "_key"])
+    docs = conform(docs.take(pc.sort_indices(docs, sort_keys=[("id", "ascending")])))
+    kept, dropped = remove_lines(docs, frequent, cfg, buckets)
+    if dropped is not None and dropped.num_rows:
+        log.info("dedup-lines: %d documents emptied by line removal", dropped.num_rows)
+        DropWriter(dropped_dir).write(dropped)
+    return kept
+
+
+def line_dedup_local(table: pa.Table, cfg: LineDedupConfig, buckets: int | None = None) -> tuple[pa.Table, pa.Table]:
+    """The same steps in this process, the whole table as one partition (tests, benchmarks)."""
+    table = conform(table)
+    buckets = buckets or num_buckets(cfg.expected_docs or table.num_rows, cfg.bucket_docs)
+    removals = frequent_line_rows(line_rows(table, cfg, buckets), cfg.max_count, cfg.count)
+    docs = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
+    kept, dropped = remove_lines(docs, pc.unique(removals.column("_key")), cfg, buckets)
+    return kept, dropped if dropped is not None else DROPPED_SCHEMA.empty_table()
+
+
+class LineDedup(GlobalStage):
+    name = "dedup-lines"
+    reads = ("id", "text", "language")
+    writes = ("text", "annotations")
+    resources = Resources(num_cpus=1)
+    Config = LineDedupConfig
+
+    def run(self, ds):
+        cfg = self.config
+        total = cfg.expected_docs if cfg.expected_docs is not None else ds.count()
+        buckets = num_buckets(total, cfg.bucket_docs)
+        log.info(
+            "%s: %d documents in %d bucket(s) of <= %d (per_language=%s); removing lines seen more than %d times "
+            "(%s); normalisation: whitespace=%s lowercase=%s digits=%s",
+            self.name, total, buckets, cfg.bucket_docs, cfg.per_language, cfg.max_count, cfg.count,
+            cfg.collapse_whitespace, cfg.lowercase, cfg.mask_digits,
+        )
+        rows = ds.map_batches(line_rows, batch_format="pyarrow", batch_size=self.ctx.batch_size,
+                              fn_kwargs={"cfg": cfg, "buckets": buckets})
+        removals = map_partitions_by_key(rows, "_key", frequent_line_rows, cfg.num_partitions,
+                                         fn_kwargs={"max_count": cfg.max_count, "count": cfg.count})
+        both = ds.map_batches(document_rows, batch_format="pyarrow").union(removals.map_batches(removal_rows, batch_format="pyarrow"))
+        return map_partitions_by_key(both, "_doc", apply_partition, cfg.num_partitions,
+                                     fn_kwargs={"cfg": cfg, "buckets": buckets, "dropped_dir": self.ctx.dropped_dir})
