@@ -8,7 +8,8 @@ a kept line contains "lorem ipsum" or "{", or if its kept lines hold fewer than 
 
 datatrove both drops pages and rewrites the text of the pages it keeps (only the kept lines, with
 Wikipedia citations taken out). Our contract keeps those apart: `C4Quality` (this file) only decides,
-exactly as datatrove decides; `C4Lines` (filters/c4_lines.py) rewrites `text` to the kept lines.
+exactly as datatrove decides; `C4LineFilter` (filters/c4_lines.py, "c4-lines") rewrites `text` to the
+kept lines.
 A pipeline that wants datatrove's whole behaviour runs c4-quality then c4-lines.
 
 Speed: datatrove counts sentences with spaCy on every kept line. Each kept line holds at least one
@@ -56,14 +57,14 @@ class C4QualityConfig(StageConfig):
 
 
 @dataclass(frozen=True)
-class C4Lines:
+class C4LineResult:
     """The lines C4 keeps (stripped, citations out), or the reason the whole page goes."""
 
     kept: list[str]
     page_reason: str | None = None
 
 
-def c4_lines(text: str, c: C4QualityConfig) -> C4Lines:
+def c4_lines(text: str, c: C4QualityConfig) -> C4LineResult:
     """datatrove's line loop: each line is kept or removed; a kept-candidate line with "lorem ipsum"
     or "{" drops the whole page at once (C4's own order: those checks see only lines that already
     passed the end-punctuation and word-count checks)."""
@@ -82,15 +83,15 @@ def c4_lines(text: str, c: C4QualityConfig) -> C4Lines:
             continue
         lower = line.lower()
         if c.filter_lorem_ipsum and "lorem ipsum" in lower:
-            return C4Lines(kept, "c4-lorem-ipsum")
+            return C4LineResult(kept, "c4-lorem-ipsum")
         if c.filter_javascript and "javascript" in lower:
             continue
         if c.filter_curly_bracket and "{" in line:
-            return C4Lines(kept, "c4-curly-bracket")
+            return C4LineResult(kept, "c4-curly-bracket")
         if c.filter_policy and any(p in lower for p in POLICY_SUBSTRINGS):
             continue
         kept.append(line)
-    return C4Lines(kept)
+    return C4LineResult(kept)
 
 
 def has_min_sentences(lines: list[str], minimum: int) -> bool:
@@ -106,14 +107,18 @@ def has_min_sentences(lines: list[str], minimum: int) -> bool:
     return False
 
 
-def c4_reason(text: str, c: C4QualityConfig) -> str | None:
-    """The reason C4 drops the page, or None (datatrove's decision)."""
+def c4_page(text: str, c: C4QualityConfig) -> C4LineResult:
+    """The lines C4 keeps and the reason it drops the page, if it does (datatrove's decision)."""
     result = c4_lines(text, c)
-    if result.page_reason is not None:
-        return result.page_reason
-    if c.min_num_sentences is not None and not has_min_sentences(result.kept, c.min_num_sentences):
-        return "c4-too-few-sentences"
-    return None
+    if result.page_reason is None and c.min_num_sentences is not None:
+        if not has_min_sentences(result.kept, c.min_num_sentences):
+            return C4LineResult(result.kept, "c4-too-few-sentences")
+    return result
+
+
+def c4_reason(text: str, c: C4QualityConfig) -> str | None:
+    """The reason C4 drops the page, or None."""
+    return c4_page(text, c).page_reason
 
 
 class C4Quality(Filter):

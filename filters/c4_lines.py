@@ -1,0 +1,57 @@
+"""C4 as datatrove runs it: the page decisions of `c4-quality`, and on the pages it keeps, `text`
+rewritten to the lines C4 keeps (stripped, citations out, joined by "\\n"). FineWeb ran datatrove's
+C4QualityFilter this way (with filter_no_terminal_punct=False).
+
+A separate stage because a Filter only decides: use `c4-quality` to judge pages on C4's rules and
+keep their text whole, `c4-lines` (instead of it, same config) to also remove the lines.
+"""
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+
+from filters.c4_quality import C4QualityConfig, c4_page
+from pipeline.schema import split_by_reason, with_column
+from pipeline.stage import MapStage, Resources
+
+log = logging.getLogger(__name__)
+
+
+class C4LineFilter(MapStage):
+    name = "c4-lines"
+    reads = ("text", "language")
+    writes = ("text",)
+    resources = Resources(num_cpus=1, memory_gb=0.5)
+    Config = C4QualityConfig
+
+    def setup(self) -> None:
+        self._languages = set(self.config.languages) if self.config.languages is not None else None
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        if not hasattr(self, "_languages"):
+            self.setup()
+        texts = batch.column("text").to_pylist()
+        languages = batch.column("language").to_pylist()
+        reasons: list[str | None] = []
+        new_texts: list[str | None] = []
+        for text, lang in zip(texts, languages):
+            reason = None
+            if text is None:
+                reason = "no-text"
+            elif self._languages is None or lang is None or lang in self._languages:
+                result = c4_page(text, self.config)
+                reason = result.page_reason
+                if reason is None:
+                    text = "\n".join(result.kept).strip()
+                    if not text:  # every line removed, with the sentence rule switched off
+                        reason = "c4-no-lines-left"
+            reasons.append(reason)
+            new_texts.append(text)
+        n_missing = sum(1 for t in texts if t is None)
+        if n_missing:
+            log.warning("c4-lines: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
+        # dropped records keep their original text (what was judged); kept ones get the new text
+        kept, dropped = split_by_reason(batch, self.name, reasons)
+        kept_texts = [t for t, r in zip(new_texts, reasons) if r is None]
+        return with_column(kept, "text", kept_texts), dropped

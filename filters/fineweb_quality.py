@@ -1,0 +1,108 @@
+"""FineWeb's own quality rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.5), with the
+thresholds, measures and order of datatrove's FineWebQualityFilter: share of lines ending in
+punctuation, share of short lines, characters in duplicated lines, newlines per word.
+
+All but the last are line statistics (str methods). The last divides the newlines by datatrove's
+spaCy word count; every str.split() chunk holds at least one spaCy token, so a page whose
+newlines-per-chunk ratio is already within bounds passes without counting; only the others are
+counted, with our fast token count (filters/word_stats.py). bench/heuristic_filters.py compares.
+"""
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+from datatrove.utils.text import TERMINAL_PUNCTUATION
+from pydantic import Field
+
+from filters.ngram_repetition import _duplicates
+from filters.word_stats import text_stats
+from pipeline.stage import Filter, Resources, StageConfig
+
+log = logging.getLogger(__name__)
+
+
+class FineWebQualityConfig(StageConfig):
+    # Defaults: FineWeb (Penedo et al. 2024, 3.5), the values of datatrove's FineWebQualityFilter;
+    # a rule is off when its threshold is None.
+    # "fraction of lines ending with punctuation <= 0.12" drops (datatrove: strictly below)
+    line_punct_thr: float | None = Field(0.12, ge=0, le=1)
+    line_punct_exclude_zero: bool = False  # datatrove option: pages with no such line pass
+    # characters that count as end punctuation; None: datatrove's TERMINAL_PUNCTUATION (159)
+    stop_chars: tuple[str, ...] | None = None
+    # "fraction of lines shorter than 30 characters >= 0.67" drops (datatrove: <= 30 chars, > 0.67)
+    short_line_thr: float | None = Field(0.67, ge=0, le=1)
+    short_line_length: int = Field(30, ge=0)
+    # the paper's "fraction of characters in duplicated lines" rule; 0.01 is datatrove's default
+    char_duplicates_ratio: float | None = Field(0.01, ge=0, le=1)
+    # newlines per word (datatrove's "list_ratio"; its default, not in the paper's list)
+    new_line_ratio: float | None = Field(0.3, ge=0)
+    # Set on English; documents whose `language` is set and not in this list pass untouched;
+    # documents with no language get the rules. None: every language.
+    languages: list[str] | None = ["en"]
+
+
+def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | tuple) -> str | None:
+    """The first FineWeb rule the text breaks, in datatrove's order, or None. `stop_chars`: a set
+    of single characters (fast path) or a tuple of endings."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    n = len(lines)
+    if n == 0:
+        return "fineweb-empty"
+    if c.line_punct_thr is not None:
+        if isinstance(stop_chars, frozenset):
+            n_punct = sum(1 for line in lines if line[-1] in stop_chars)
+        else:
+            n_punct = sum(1 for line in lines if line.endswith(stop_chars))
+        ratio = n_punct / n
+        if ratio < c.line_punct_thr and not (ratio == 0 and c.line_punct_exclude_zero):
+            return "fineweb-line-punct-ratio"
+    if c.short_line_thr is not None:
+        short = c.short_line_length
+        if sum(1 for line in lines if len(line) <= short) / n > c.short_line_thr:
+            return "fineweb-short-line-ratio"
+    if c.char_duplicates_ratio is not None:
+        dup_chars = _duplicates(lines)[1]
+        if dup_chars and dup_chars / (len(text) - text.count("\n")) > c.char_duplicates_ratio:
+            return "fineweb-char-dup-ratio"
+    if c.new_line_ratio is not None:
+        n_newlines = text.count("\n")
+        limit = c.new_line_ratio
+        # chunks <= spaCy tokens: within bounds on chunks means within bounds on tokens
+        if n_newlines > limit * len(text.split()):
+            n_tokens = text_stats(text).n_tokens
+            if n_tokens == 0 or n_newlines / n_tokens > limit:
+                return "fineweb-list-ratio"
+    return None
+
+
+class FineWebQuality(Filter):
+    name = "fineweb-quality"
+    reads = ("text", "language")
+    writes = ()
+    resources = Resources(num_cpus=1, memory_gb=0.5)
+    Config = FineWebQualityConfig
+
+    def setup(self) -> None:
+        chars = self.config.stop_chars if self.config.stop_chars is not None else tuple(TERMINAL_PUNCTUATION)
+        # one-character endings (the default): a set lookup of the last character, ~5x faster
+        self._stop_chars = frozenset(chars) if all(len(ch) == 1 for ch in chars) else tuple(chars)
+        self._languages = set(self.config.languages) if self.config.languages is not None else None
+
+    def decide(self, batch: pa.Table) -> list[str | None]:
+        if not hasattr(self, "_languages"):
+            self.setup()
+        texts = batch.column("text").to_pylist()
+        languages = batch.column("language").to_pylist()
+        reasons: list[str | None] = []
+        for text, lang in zip(texts, languages):
+            if text is None:
+                reasons.append("no-text")
+            elif self._languages is not None and lang is not None and lang not in self._languages:
+                reasons.append(None)
+            else:
+                reasons.append(fineweb_reason(text, self.config, self._stop_chars))
+        n_missing = sum(1 for t in texts if t is None)
+        if n_missing:
+            log.warning("fineweb-quality: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
+        return reasons
