@@ -11,6 +11,14 @@ connected component of its candidate edges). Reported: pair precision / recall /
 S-curve at 0.6/0.7/0.8/0.9 (theory, and the measured rate at which same-page pairs near each
 similarity share a band), signature docs/s against datasketch's MinHash.bulk, clustering time.
 `--sweep` also scores LSH shapes and `verify` for a better default.
+
+Measured (1593 versions, 181 pages, 3036 true pairs; mean [min] over permutation seeds 0..4):
+- default (9 x 13, no verify): P 0.909 R 0.942 F1 0.925 [0.922]; datasketch one pass F1 0.872.
+- the ceiling of any connected-components clustering: components of the exact pairs >= 0.8
+  give P 0.913 R 1.0 F1 0.955 (chains join versions below 0.8 through ones above it).
+- verify: 0.940; fn_weight 0.8 + verify (12 x 10): 0.945; num_perm 256 + verify (17 x 15):
+  0.947; num_perm 256 + fn_weight 0.8 + verify (21 x 12): P 0.918 R 0.985 F1 0.950 [0.947].
+- signatures 2.0-2.9x datasketch's bulk(); clustering (bucket edges + components) ~0.03 s.
 """
 from __future__ import annotations
 
@@ -81,19 +89,19 @@ def table_of(truth: Truth) -> pa.Table:
     return documents_from_rows([{"id": d["id"], "text": d["text"], "language": "en"} for d in truth.docs])
 
 
-def run_ours(truth: Truth, cfg: MinHashConfig) -> dict:
+def run_ours(truth: Truth, cfg: MinHashConfig, seed: int = 0) -> dict:
     """The stage's own steps in this process, the whole set as one partition."""
     table = table_of(truth)
     bands, rows = lsh_shape(cfg)
     t0 = time.perf_counter()
-    buckets = bucket_rows(table, cfg, seed=0, bands=bands, rows=rows)
+    buckets = bucket_rows(table, cfg, seed=seed, bands=bands, rows=rows)
     t1 = time.perf_counter()
     edges = bucket_edges(buckets, verify=cfg.verify, threshold=cfg.threshold)
     labels, rounds = connected_components_local(edges)
     t2 = time.perf_counter()
     cluster = dict(zip(node_ids(labels.column("node")).to_pylist(), node_ids(labels.column("label")).to_pylist()))
     # the band keys once more, to measure the S-curve on real pairs
-    sig, _ = signatures(table.column("text"), n=cfg.ngram, num_perm=cfg.num_perm, seed=0, scheme=cfg.scheme, hash_name=cfg.shingle_hash)
+    sig, _ = signatures(table.column("text"), n=cfg.ngram, num_perm=cfg.num_perm, seed=seed, scheme=cfg.scheme, hash_name=cfg.shingle_hash)
     keys = band_keys(sig, bands, rows, np.zeros(len(sig), dtype=np.uint64))
     row = {i: k for i, k in enumerate(truth.ids)}
     at = {k: i for i, k in row.items()}
@@ -166,16 +174,13 @@ def bench_speed(texts: list[str], repeat: int, batch: int = 256) -> dict:
 
 
 SWEEP = [
-    {},  # the default
+    {},  # the default: 9 x 13, datasketch's optimum at 0.8 / 128
     {"verify": True},
-    {"fn_weight": 0.8, "fp_weight": 0.2},
-    {"fn_weight": 0.9, "fp_weight": 0.1},
-    {"bands": 16, "rows": 8},
-    {"bands": 20, "rows": 6},
-    {"num_perm": 256},
-    {"num_perm": 256, "fn_weight": 0.8, "fp_weight": 0.2},
+    {"fn_weight": 0.8, "fp_weight": 0.2},  # 12 x 10
     {"fn_weight": 0.8, "fp_weight": 0.2, "verify": True},
     {"bands": 16, "rows": 8, "verify": True},
+    {"num_perm": 256, "verify": True},  # 17 x 15
+    {"num_perm": 256, "fn_weight": 0.8, "fp_weight": 0.2, "verify": True},  # 21 x 12
 ]
 
 
@@ -187,6 +192,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best of)")
     ap.add_argument("--sweep", action="store_true", help="also score other LSH shapes and verify")
+    ap.add_argument("--seeds", type=int, default=5, help="permutation seeds per sweep entry (F1 varies with the seed)")
     args = ap.parse_args(argv)
     data = shared_data_dir()
     if not (data / "extraction").is_dir():
@@ -199,9 +205,13 @@ def main(argv=None) -> int:
     print("datasketch MinHashLSH one pass (threshold 0.8, 128 perm): " + fmt(run_datasketch(truth)))
     print("signatures: " + fmt(bench_speed([d["text"] for d in truth.docs], args.repeat)))
     if args.sweep:
+        print(f"sweep: mean [min] over permutation seeds 0..{args.seeds - 1}")
         for over in SWEEP:
-            r = run_ours(truth, MinHashConfig(**over))
-            print(f"sweep {over}: " + fmt({k: r[k] for k in ("precision", "recall", "f1", "cross_page_pairs", "bands", "rows", "edges", "s_curve_theory")}))
+            runs = [run_ours(truth, MinHashConfig(**over), seed) for seed in range(args.seeds)]
+            stats = {k: f"{np.mean([r[k] for r in runs]):.3f} [{min(r[k] for r in runs):.3f}]" for k in ("precision", "recall", "f1")}
+            stats.update({k: runs[0][k] for k in ("bands", "rows")})
+            stats["cross_page_pairs_max"] = max(r["cross_page_pairs"] for r in runs)
+            print(f"  {over}: " + fmt(stats))
     return 0
 
 

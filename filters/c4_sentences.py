@@ -7,6 +7,7 @@ that is not punctuation and follows a token that is exactly one of its sentence-
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -20,6 +21,11 @@ SENTENCE_END_CHARS = frozenset(
 )
 
 
+# A "." that starts a chunk before a letter (".com", ".NET"): spaCy keeps it on the word, our
+# tokens split it off; taken out so that it does not end a sentence.
+_LEADING_DOT_RE = re.compile(r"(?<!\S)\.(?=[^\W\d_])")
+
+
 @lru_cache(maxsize=4096)
 def _is_punct(token: str) -> bool:
     """spaCy's `is_punct`: every character is in a Unicode punctuation category (P*)."""
@@ -28,6 +34,8 @@ def _is_punct(token: str) -> bool:
 
 def count_sentences(text: str) -> int:
     """Number of sentences spaCy's sentencizer finds in `text` (0 for a text with no token)."""
+    if "." in text:
+        text = _LEADING_DOT_RE.sub("", text)
     tokens = split_words(text)
     if not tokens:
         return 0

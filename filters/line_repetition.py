@@ -1,24 +1,23 @@
 """Line-level repetition inside one document (Llama 3, section 3.1.1: "we use duplicated n-gram
 coverage ratio (Rae et al., 2021) to remove lines that consist of repeated content such as logging
-or error messages"): removes the lines that repeat earlier lines of the same document, keeps the
-first occurrence, and drops documents that little is left of (reason line-repetition-emptied).
+or error messages"): removes the lines that repeat earlier lines of the same document, keeping the
+first occurrence, and drops documents little is left of (reason line-repetition-emptied).
 
-Lines are compared in a normalised form (case folded; timestamps, dates, UUIDs, hex ids and digits
-masked; only word tokens kept), so log lines that differ only in their time or counters are one
-form. A line is removed when
-- its form occurs more than `max_line_repeats` times in the document (every occurrence after the
-  first goes), or
-- its word n-grams (line start and end included, so a template with one varying slot counts) are
-  mostly occurrences of n-grams already seen earlier in the document, this line included: near
-  repeats such as stack frames, "Posted by X at 10:32" lines, or a long line that repeats itself.
-Lines with fewer than `min_line_words` words that contain a letter are never removed: code
-statements, list markers, headings and numeric table rows are structure, and short boilerplate
-repeated across documents is the job of cross-document line dedup.
+Lines are compared case folded with timestamps, dates, UUIDs and hex ids masked, as word tokens
+(`\\w+` runs: "org.apache.Foo.bar(Foo.java:12)" splits at its dots and shares n-grams with its
+neighbours, which the spaCy-like tokens of filters/ngram_tokens.py would not). A line goes when
+- a template of it (its numbers masked, or for a short line one word masked) is found on more than
+  `max_line_repeats` lines, and an earlier line had it: log lines differing in counters, per-post
+  "Posted by X at 10:32" headers, catalogue records; or
+- at least `min_line_dup_ngram_coverage` of it lies in word n-grams seen earlier in the document
+  (this line's earlier part included), its start and end counting too: exact repeats, pasted stack
+  traces, re-quoted error messages, a long line that repeats itself.
+Lines with few words containing a letter are never removed (code statements, headings, numeric
+rows), so scripts written without spaces (Chinese, Japanese, Thai) are mostly left alone.
 
-datatrove has no line-level filter of this kind (its Gopher rules drop whole documents;
-filters/ngram_repetition.py), so this is our own. Word tokens here are `\\w+` runs, not the
-spaCy-like tokens of filters/ngram_tokens.py: identifiers such as "org.apache.Foo.bar(Foo.java:12)"
-must split at dots to share n-grams with their neighbours.
+datatrove has no line-level filter of this kind (its Gopher rules drop whole documents:
+filters/ngram_repetition.py), so this is our own; thresholds are our measurements on the
+CC-MAIN-2019-30 WET sample and WikiText-2 (see LineRepetitionConfig).
 """
 from __future__ import annotations
 
@@ -29,90 +28,128 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pydantic import Field
 
+from filters.word_stats import WORD_MARKS
 from pipeline.schema import merge_annotations, split_by_reason, with_column
 from pipeline.stage import MapStage, Resources, StageConfig
 
 log = logging.getLogger(__name__)
 
+# Mask tokens hold no letter, so they never count as words of a line.
+_TS, _ID = " _0_ ", " _00_ "
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
-# Masks, applied to case-folded text in this order. [ \t] instead of \s: a mask never spans lines.
-_MASKS = (
-    # UUIDs before hex ids and digits: one token for the whole id
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), " _id_ "),
-    # ISO-like date-times (2019-07-15T10:32:11.123+02:00, 2019/07/15 10:32)
-    (
-        re.compile(
-            r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[t \t]+\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)?(?:z\b|[+-]\d{2}:?\d{2}\b)?"
-        ),
-        " _ts_ ",
-    ),
-    # numeric dates (15/07/2019, 7.15.19)
-    (re.compile(r"\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b"), " _ts_ "),
-    # dates with month names (July 15th, 2019 / 15 Jul 2019 / Jul 2019)
-    (
-        re.compile(rf"\b(?:{_DAY}[ \t]+{_MONTH}|{_MONTH}(?:[ \t]+{_DAY})?)(?:,?[ \t]+\d{{4}})?(?!\w)"),
-        " _ts_ ",
-    ),
-    # clock times (10:32, 10:32:11,062, 3:05 pm)
-    (re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:[ \t]*[ap]\.?m\b\.?)?"), " _ts_ "),
-    # hex ids: 0x7f3a, commit hashes and addresses of 7+ hex digits with a digit and a letter
-    (re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,}\b"), " _id_ "),
+# Masks, applied to case-folded text in this order; [ \t], not \s: a mask never spans lines. Each
+# pattern starts with a character class (not \b), which Python's re scans for quickly.
+_UUID_HINT = re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-")
+_UUID_RE = re.compile(r"[0-9a-f](?<![\w-][0-9a-f])[0-9a-f]{7}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?!\w)")
+# Starting with a digit: ISO date-times (2019-07-15T10:32:11.062+02:00), numeric dates
+# (15/07/2019), clock times (10:32, 10:32:11,062, 3:05 pm), day-month dates (15th July 2019).
+_DIGIT_DATE_RE = re.compile(
+    r"\d(?<!\w\d)(?:"
+    r"\d{3}[-/.]\d{1,2}[-/.]\d{1,2}(?:[t \t]+\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)?(?:z\b|[+-]\d{2}:?\d{2}\b)?"
+    r"|\d?[-/.]\d{1,2}[-/.]\d{2,4}\b"
+    r"|\d?:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:[ \t]*[ap]\.?m\b\.?)?"
+    rf"|\d?(?:st|nd|rd|th)?[ \t]+{_MONTH}(?:,?[ \t]+\d{{4}})?(?!\w)"
+    r")"
 )
+# Month first, with a day or a year after it ("may" alone is a word): July 15th, 2019 / Jul 2019
+_MONTH_DATE_RE = re.compile(rf"\b{_MONTH}(?:[ \t]+\d{{1,2}}(?:st|nd|rd|th)?(?:,?[ \t]+\d{{4}})?|,?[ \t]+\d{{4}})(?!\w)")
+# 0x7f3a, and runs of 7+ hex digits (commit hashes, addresses, request ids) with a digit and a letter
+_HEX_RE = re.compile(r"0(?<!\w0)x[0-9a-f]+\b|[0-9a-f](?<!\w[0-9a-f])[0-9a-f]{6,}(?!\w)")
 _DIGITS_RE = re.compile(r"\d+")
-_WORD_RE = re.compile(r"\w+")
-_LETTER_RE = re.compile(r"[^\W\d_]")
-_MASKED = frozenset(("_ts_", "_id_"))  # mask tokens: no words of the line
+# Words: \w runs with the combining marks \w leaves out (Indic and Thai vowel signs), as
+# filters/word_stats.py reads them; else every vowel sign would split a word into n-gram noise.
+_WORD_RE = re.compile(f"[\\w{WORD_MARKS}]+")
+_LETTER_WORD_RE = re.compile(f"(?<![\\w{WORD_MARKS}])[\\d_{WORD_MARKS}]*[^\\W\\d_]")  # a word's start, to its first letter
 _BOUNDARY = ("\x02", "\x03")  # line start and end: not \w, so no word equals them
-# The line's start and end count as this many characters each: a line is a near repeat of earlier
-# lines, not a heading that quotes an earlier sentence, only when its edges repeat too.
-_EDGE_CHARS = int(__import__("os").environ.get("EDGE", "4"))
+_WILDCARD = "\x1a"  # the varying word of a template
 
 
 class LineRepetitionConfig(StageConfig):
-    # A form occurring more than this many times is repeated: all but its first occurrence go.
-    # Our choice: 1 would remove a poem's or song's refrain (4 or so repeats), which is authored
-    # structure; logs and templated blocks repeat far more often (see tests/golden/line-repetition).
+    # A template (a line with its numbers masked, or with one of its words masked when it has
+    # `min_template_words` to `max_template_words` words) found on more than this many lines is
+    # boilerplate: each line of it after the first goes. Our choice: list items that differ in a
+    # number or a name come a few at a time in articles ("SM U-16", "SM U-17"); per-post headers,
+    # log lines and catalogue records repeat on more lines. WikiText-2: one article loses its 5
+    # headings "Day N of the trial" after the first.
     max_line_repeats: int = Field(4, ge=1)
-    # Word n-gram size of the coverage rule. 3: a template with one varying word still shares the
-    # n-grams around it; 5+ (Gopher's duplicated n-grams) would miss short log lines.
-    ngram_n: int = Field(3, ge=2)
-    # Remove a line when at least this fraction of its word characters lies in n-grams seen
-    # earlier in the document. Our measurement: CC-MAIN-2019-30 WET and WikiText-2 prose lines
-    # almost never reach it; templated and log lines mostly do.
+    # Three-word lines with a wildcard are lists more often than templates ("make a bet", "make a
+    # joke", ... on a CC-MAIN-2019-30 vocabulary page); "Posted by X at 10:32" has four words.
+    min_template_words: int = Field(4, ge=2)
+    max_template_words: int = Field(12, ge=0)
+    # Word n-gram size of the coverage rule: Gopher's shortest duplicated n-gram. Our measurement
+    # (CC-MAIN-2019-30 WET, WikiText-2, tests/golden/line-repetition): 3- and 4-grams also remove
+    # list items that share a phrase (bibliographies, award lists, "SM U-10 (became ... U-10)"):
+    # 0.05% / 0.02% of WikiText-2 characters instead of 0.015%, and catch no target the template
+    # rule does not.
+    ngram_n: int = Field(5, ge=2)
+    # Remove a line when at least this fraction of its characters lies in n-grams seen earlier in
+    # the document. Our measurement: WikiText-2 prose lines reach it only when Wikipedia itself
+    # repeats a sentence; pasted traces and repeated error lines are at 0.9-1.0.
     min_line_dup_ngram_coverage: float = Field(0.8, gt=0, le=1)
-    # Lines with fewer words containing a letter are never removed (code, headings, table rows).
+    # The line's start and end weigh this many characters each (about a short word): a line
+    # repeats earlier lines, rather than quoting a phrase of an earlier sentence as a heading or a
+    # caption does, only when its edges repeat too.
+    edge_chars: int = Field(4, ge=0)
+    # Lines with fewer words containing a letter are never removed: code statements, headings,
+    # numeric rows (short boilerplate repeated across pages is for cross-document line dedup).
     min_line_words: int = Field(3, ge=1)
-    # Drop the document (line-repetition-emptied) when, after removing lines, fewer characters than
-    # this or less than this fraction of the original is left. Our choice: a page that is mostly
-    # repetition is a dump, not a document; 100 characters is a sentence or two.
+    # The coverage rule needs this many words (n + 2: two n-grams inside the line); a shorter line
+    # is covered only when repeated whole, and a heading or list item said twice in an article is
+    # structure (WikiText-2: "German Imperial Navy" heads two sections). Templates still apply.
+    min_coverage_words: int = Field(7, ge=1)
+    # Drop the document (line-repetition-emptied) when lines were removed and fewer characters
+    # than this (a sentence or two), or less than this fraction of the original, are left. Our
+    # choice: a page four fifths repetition is a dump, not a document. On the CC-MAIN-2019-30 WET
+    # sample (697 pages) 0.2 drops 2 (a repository stub, a pronunciation page), 0.5 drops 8, among
+    # them a pastebin server log; a forum question with a pasted log keeps ~25% and is worth keeping.
     min_remaining_chars: int = Field(100, ge=0)
-    min_remaining_fraction: float = Field(0.5, ge=0, le=1)
+    min_remaining_fraction: float = Field(0.2, ge=0, le=1)
 
 
 @dataclass(frozen=True)
 class LineResult:
     text: str  # the text without the removed lines
-    lines_removed: int
-    repeat_lines: int  # removed by the form-count rule
-    covered_lines: int  # removed by the n-gram coverage rule
+    template_lines: int  # lines removed as repeats of a frequent template
+    covered_lines: int  # lines removed by the n-gram coverage rule
+
+    @property
+    def lines_removed(self) -> int:
+        return self.template_lines + self.covered_lines
 
 
 def normalise(text: str) -> str:
-    """`text` case folded with timestamps, dates and ids masked (line breaks unchanged); digits
-    stay: a number often is what tells two list items apart ("U-16", "U-17")."""
+    """`text` case folded with timestamps, dates and ids masked (line breaks unchanged). Digits
+    stay: a number is often what tells two list items apart; templates mask them."""
     text = text.casefold()
-    for pattern, repl in _MASKS:
-        text = pattern.sub(repl, text)
-    return text
+    if _UUID_HINT.search(text):
+        text = _UUID_RE.sub(_ID, text)
+    text = _DIGIT_DATE_RE.sub(_TS, text)
+    text = _MONTH_DATE_RE.sub(_TS, text)
+    return _HEX_RE.sub(_hex_mask, text)
 
 
-def _coverage(tokens: list[str], n: int, seen: set) -> float:
-    """Fraction of the characters of `tokens` inside n-grams that occurred before (in `seen`, or
-    earlier in `tokens`); adds the n-grams of `tokens` to `seen`."""
+def _hex_mask(m: re.Match) -> str:
+    s = m.group()
+    is_id = s.startswith("0x") or (any(c.isdigit() for c in s) and not s.isdigit())
+    return _ID if is_id else s  # "deadbeef" and "1234567" are a word and a number
+
+
+def _templates(words: list[str], c: LineRepetitionConfig) -> list[str]:
+    """The template keys of a line: its words with numbers masked and, for a short line, each of
+    those with one word replaced by a wildcard."""
+    key = _DIGITS_RE.sub("0", " ".join(words))
+    if not c.min_template_words <= len(words) <= c.max_template_words:
+        return [key]
+    masked = key.split(" ")
+    return [key] + [" ".join(masked[:i] + [_WILDCARD] + masked[i + 1 :]) for i in range(len(masked))]
+
+
+def _coverage(tokens: list[str], n: int, seen: set, edge_chars: int) -> float:
+    """Fraction of the characters of `tokens` (the edges weighing `edge_chars`) inside n-grams that
+    occurred before (in `seen`, or earlier in `tokens`); adds the n-grams of `tokens` to `seen`."""
     grams = list(zip(*(tokens[i:] for i in range(n))))
     if seen.isdisjoint(grams) and len(set(grams)) == len(grams):  # most prose lines
         seen.update(grams)
@@ -123,58 +160,109 @@ def _coverage(tokens: list[str], n: int, seen: set) -> float:
             covered[i : i + n] = [True] * n
         else:
             seen.add(g)
-    sizes = [_EDGE_CHARS, *map(len, tokens[1:-1]), _EDGE_CHARS]
-    total = sum(sizes)
-    hit = sum(k for k, c in zip(sizes, covered) if c)
-    return hit / total if total else 0.0
+    sizes = [edge_chars, *map(len, tokens[1:-1]), edge_chars]
+    return sum(k for k, c in zip(sizes, covered) if c) / sum(sizes)
 
 
 def remove_repeated_lines(text: str, c: LineRepetitionConfig) -> LineResult:
+    """`text` without the lines that repeat earlier ones (see the module docstring)."""
     lines = text.splitlines(keepends=True)
     forms = normalise(text).splitlines()
-    if len(forms) != len(lines):  # casefold never adds a line break; normalise line by line if so
+    if len(forms) != len(lines):  # masks never span lines; normalise line by line if they ever do
         forms = [normalise(line).rstrip("\r\n") for line in lines]
     words = [_WORD_RE.findall(f) for f in forms]
-    # template keys: the words with numbers masked too (log lines that differ in counters)
-    keys = [_DIGITS_RE.sub("0", " ".join(w)) for w in words]
+    eligible = [len(_LETTER_WORD_RE.findall(f)) >= c.min_line_words for f in forms]
+    templates = [_templates(w, c) if ok else [] for w, ok in zip(words, eligible)]
     counts: dict[str, int] = {}
-    for k in keys:
-        counts[k] = counts.get(k, 0) + 1
-    seen: set = set()
-    first_removed: dict[str, bool] = {}  # template -> whether its first occurrence was removed
+    for keys in templates:
+        for k in set(keys):
+            counts[k] = counts.get(k, 0) + 1
+    frequent = {k for k, n in counts.items() if n > c.max_line_repeats}
+    met: set = set()  # frequent templates of earlier lines
+    seen: set = set()  # n-grams of earlier lines, removed ones included
     keep = [True] * len(lines)
-    repeat_lines = covered_lines = 0
-    for i, (w, k) in enumerate(zip(words, keys)):
+    template_lines = covered_lines = 0
+    for i, (w, ok, keys) in enumerate(zip(words, eligible, templates)):
         if not w:
             continue
-        tokens = [_BOUNDARY[0], *w, _BOUNDARY[1]]
-        if sum(1 for t in w if t not in _MASKED and _LETTER_RE.search(t)) < c.min_line_words:
-            _coverage(tokens, c.ngram_n, seen)  # its n-grams still count for later lines
+        coverage = _coverage([_BOUNDARY[0], *w, _BOUNDARY[1]], c.ngram_n, seen, c.edge_chars)
+        if not ok:
             continue
-        if k in first_removed and (counts[k] > c.max_line_repeats or first_removed[k]):
+        hot = frequent.intersection(keys) if frequent else ()
+        if not met.isdisjoint(hot):
             keep[i] = False
-            repeat_lines += 1
-            _coverage(tokens, c.ngram_n, seen)
-            continue
-        removed = _coverage(tokens, c.ngram_n, seen) >= c.min_line_dup_ngram_coverage
-        first_removed.setdefault(k, removed)
-        if removed:
+            template_lines += 1
+        elif coverage >= c.min_line_dup_ngram_coverage and len(w) >= c.min_coverage_words:
             keep[i] = False
             covered_lines += 1
-    if repeat_lines + covered_lines == 0:
-        return LineResult(text, 0, 0, 0)
-    out = []
-    pending_blank: list[str] = []  # blank lines before a line: removed with it (its separator)
-    for line, f, k in zip(lines, words, keep):
-        if not f and not line.strip():
-            pending_blank.append(line)
+        met.update(hot)
+    if template_lines + covered_lines == 0:
+        return LineResult(text, 0, 0)
+    return LineResult(_join_kept(text, lines, keep), template_lines, covered_lines)
+
+
+def _join_kept(text: str, lines: list[str], keep: list[bool]) -> str:
+    out: list[str] = []
+    blanks: list[str] = []  # blank lines before a line: its separator, removed with it
+    for line, k in zip(lines, keep):
+        if not line.strip():
+            blanks.append(line)
             continue
         if k:
-            out.extend(pending_blank)
+            out.extend(blanks)
             out.append(line)
-        pending_blank = []
-    out.extend(pending_blank)
+        blanks = []
+    out.extend(blanks)
     new = "".join(out)
-    if new != text and not text.endswith(("\n", "\r")):
+    if not text.endswith(("\n", "\r")):
         new = new.rstrip("\r\n")  # the last line went: no line break the text did not end with
-    return LineResult(new, repeat_lines + covered_lines, repeat_lines, covered_lines)
+    return new
+
+
+class LineRepetition(MapStage):
+    name = "line-repetition"
+    reads = ("text",)
+    writes = ("text", "annotations")
+    resources = Resources(num_cpus=1, memory_gb=0.5)
+    Config = LineRepetitionConfig
+
+    def emptied(self, before: str, after: str) -> bool:
+        c = self.config
+        left = len(after.strip())
+        return left < c.min_remaining_chars or left < c.min_remaining_fraction * len(before.strip())
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        texts = batch.column("text").to_pylist()
+        out_texts, annotations, reasons = [], [], []
+        for text in texts:
+            if text is None:
+                out_texts.append(None)
+                annotations.append(None)
+                reasons.append("no-text")
+                continue
+            r = remove_repeated_lines(text, self.config)
+            if r.lines_removed == 0:
+                out_texts.append(text)
+                annotations.append(None)
+                reasons.append(None)
+                continue
+            annotations.append(
+                {
+                    "chars_removed": len(text) - len(r.text),
+                    "covered_lines": r.covered_lines,
+                    "lines_removed": r.lines_removed,
+                    "template_lines": r.template_lines,
+                }
+            )
+            if self.emptied(text, r.text):
+                out_texts.append(text)  # a dropped record keeps its whole text, to audit the drop
+                reasons.append("line-repetition-emptied")
+            else:
+                out_texts.append(r.text)
+                reasons.append(None)
+        n_missing = texts.count(None)
+        if n_missing:
+            log.warning("line-repetition: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
+        batch = with_column(batch, "text", out_texts)
+        batch = merge_annotations(batch, "line_repetition", annotations)
+        return split_by_reason(batch, self.name, reasons)

@@ -21,7 +21,7 @@ GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 # Word characters: \w plus the combining marks and format characters that \w leaves out but that
 # sit inside words (Indic and South-East Asian vowel signs, Hebrew/Arabic points, zero-width
 # joiners, BOM); spaCy does not split at them either. Explicit ranges keep the regex fast.
-_MARKS = (
+WORD_MARKS = (
     "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
     "\u0900-\u0963\u0966-\u0dff\u0e31-\u0e3a\u0e47-\u0e4e\u0eb1-\u0ecd\u0f18-\u0fbc"
     "\u1000-\u109f\u1780-\u17dd\u1ab0-\u1aff\u1dc0-\u1dff\u200b-\u200f\u2060-\u2064"
@@ -29,8 +29,8 @@ _MARKS = (
 )
 # "_" counts as a word character here, fixed up in `_words`: for spaCy it is punctuation ("a_b"
 # stays whole, "___" is three tokens); single classes keep the regex fast.
-_W = f"[\\w{_MARKS}]"
-_NW = f"[^\\w\\s{_MARKS}]"
+_W = f"[\\w{WORD_MARKS}]"
+_NW = f"[^\\w\\s{WORD_MARKS}]"
 _L = r"[^\W\d_]"  # a letter
 # spaCy's suffixes (split off the end of a chunk); any other punctuation stays on the word.
 _SUF = "!\"#&'()*,.:;<>?\\[\\]_`{}«»“”‘’„…–—°©·"
@@ -78,7 +78,7 @@ _ABBREVIATIONS = frozenset(
 # Non-ASCII characters that are neither word characters nor datatrove's punctuation (°, ©, €, •,
 # emoji): spaCy makes each a token, and datatrove counts such a token as a word.
 _SYMBOL_RE = re.compile(
-    f"[^\\x00-\\x7f\\w\\s{_MARKS}" + re.escape("".join(sorted(c for c in PUNCTUATION_SET if ord(c) > 127))) + "]"
+    f"[^\\x00-\\x7f\\w\\s{WORD_MARKS}" + re.escape("".join(sorted(c for c in PUNCTUATION_SET if ord(c) > 127))) + "]"
 )
 
 

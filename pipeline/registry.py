@@ -17,6 +17,7 @@ STAGES: dict[str, str] = {
     "gopher-quality": "filters.gopher_quality:GopherQuality",
     "ngram-repetition": "filters.ngram_repetition:NgramRepetition",
     "dedup-minhash": "dedup.minhash:MinHashDedup",
+    "dedup-lines": "dedup.lines:LineDedup",
     "kl-divergence": "filters.kl_divergence:KlDivergence",
     "tokenize": "pipeline.tokenize:Tokenize",
     "shard": "pipeline.shards:WriteShards",
