@@ -29,6 +29,8 @@ class RunSettings(BaseModel):
     num_cpus: int | None = Field(None, ge=1)
     # Ray Data shuffle for groupby/sort: "sort" (pull-based; low fixed cost) or "hash"
     shuffle: Literal["sort", "hash"] = "sort"
+    # run consecutive map stages in one Ray pass (kept/ written after the last of them)
+    fuse_map_stages: bool = True
     # models, converted blocklists and labels that later runs reuse; None: ~/.cache/llama3-curate
     # (or $XDG_CACHE_HOME/llama3-curate); a relative path is taken relative to --output
     cache_dir: str | None = None

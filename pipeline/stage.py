@@ -157,19 +157,34 @@ class DropWriter:
             log.debug("stage %s dropped records: %s", stage, reason)
 
 
-class MapStageUDF:
-    """Ray Data class UDF: builds the stage once per worker, then processes batches."""
+class FusedMapUDF:
+    """Ray Data class UDF for consecutive map stages run in one pass: each stage is built once
+    per worker and sees what the previous one kept; each writes its own dropped records."""
 
-    def __init__(self, stage_cls: type[MapStage], config: StageConfig, ctx: RunContext):
-        self.stage = stage_cls(config, ctx)
-        self.stage.setup()
-        self.drops = DropWriter(ctx.dropped_dir)
+    def __init__(self, specs: list[tuple[type[MapStage], StageConfig, RunContext]]):
+        self.stages = []
+        for stage_cls, config, ctx in specs:
+            stage = stage_cls(config, ctx)
+            stage.setup()
+            self.stages.append((stage, DropWriter(ctx.dropped_dir)))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         batch = conform(batch)
-        kept, dropped = self.stage.process(batch)
-        self.drops.write(dropped)
-        return conform(kept)
+        for stage, drops in self.stages:
+            if batch.num_rows == 0:
+                break
+            kept, dropped = stage.process(batch)
+            drops.write(dropped)
+            batch = conform(kept)
+        return batch
+
+
+class MapStageUDF(FusedMapUDF):
+    """Ray Data class UDF for one map stage."""
+
+    def __init__(self, stage_cls: type[MapStage], config: StageConfig, ctx: RunContext):
+        super().__init__([(stage_cls, config, ctx)])
+        self.stage = self.stages[0][0]
 
 
 def run_map_stage_local(stage: MapStage, table: pa.Table, batch_size: int = 256) -> tuple[pa.Table, pa.Table]:
