@@ -65,7 +65,10 @@ def map_stages(ds, stages: list[MapStage]):
 
 
 def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
-    """Attach one map stage (global stages use this to run a per-document step)."""
+    """Attach one map stage (global stages use this to run a per-document step); `ctx`, when
+    given, replaces the stage's own context."""
+    if ctx is not None and stage.ctx is not ctx:
+        stage = type(stage)(stage.config, ctx)
     return map_stages(ds, [stage])
 
 

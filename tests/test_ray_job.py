@@ -63,12 +63,16 @@ def ray_head(tmp_path):
 def test_ray_job_submit_runs_the_demo(ray_head, tmp_path):
     address, env = ray_head
     out = tmp_path / "job-out"
-    r = subprocess.run(
-        [RAY, "job", "submit", "--address", address, "--working-dir", str(ROOT), "--",
-         "python", "pipeline/run.py", "--config", "configs/demo.yaml", "--output", str(out)],
-        capture_output=True, text=True, env=env,
-        cwd=ROOT, timeout=900,
-    )
+    for _ in range(30):  # the job agent may come up after the dashboard answers
+        r = subprocess.run(
+            [RAY, "job", "submit", "--address", address, "--working-dir", str(ROOT), "--",
+             "python", "pipeline/run.py", "--config", "configs/demo.yaml", "--output", str(out)],
+            capture_output=True, text=True, env=env,
+            cwd=ROOT, timeout=900,
+        )
+        if "No available agent" not in r.stdout + r.stderr:
+            break
+        time.sleep(3)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert "succeeded" in r.stdout + r.stderr
     summary = json.loads((out / "summary.json").read_text())
