@@ -87,7 +87,8 @@ def test_missing_text_is_a_counted_drop(shared_data, caplog):
 def test_drops_adult_pages_not_ordinary_ones(shared_data):
     """Measured on 8.7k labelled web pages (weborganizer topics, a classifier's labels): the
     default drops most pages labelled Adult and few of any other topic (C4's rule, a single hit,
-    would drop 5-20% of Health, Literature, Politics...)."""
+    would drop 5-20% of Health, Literature, Politics...). 1% ratio: 58% of Adult pages; news on
+    assault cases, which 0.5% dropped, is kept."""
     s = stage(shared_data)
     with gzip.open(shared_data / "topics" / "weborganizer-topics.jsonl.gz", "rt") as f:
         rows = [json.loads(line) for line in f]
@@ -98,8 +99,8 @@ def test_drops_adult_pages_not_ordinary_ones(shared_data):
         d = s.decide(documents_from_rows({"id": str(i), "text": r["text"], "language": "en"} for i, r in enumerate(rs)))
         return sum(x is not None for x in d) / len(rs)
 
-    assert dropped(adult) > 0.6
-    assert dropped(other) < 0.02
+    assert dropped(adult) > 0.55
+    assert dropped(other) < 0.01
 
 
 def test_without_ldnoobw_lists_falls_back_to_datatrove_english(tmp_path):

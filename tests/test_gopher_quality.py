@@ -141,3 +141,14 @@ def test_agrees_with_datatrove_on_real_documents(shared_data):
     same = sum((a is None) == (b is None) for a, b in zip(theirs, ours))
     assert same / len(texts) >= 0.99
     assert sum(a == b for a, b in zip(theirs, ours)) / len(texts) >= 0.98
+
+
+def test_alpha_ratio_over_words_ignores_punctuation_tokens():
+    # prose dense with punctuation: every word has letters, but commas and quotes are many tokens
+    text = " ".join(['"Yes," she said, "the band — all of them — will tour in 2020, 2021, and 2022."'] * 30)
+    from filters.word_stats import text_stats
+
+    s = text_stats(text)
+    assert s.n_alpha_words / s.n_tokens < 0.8 <= s.n_alpha_words / s.n_words
+    assert gopher_reason(s, GopherQualityConfig()) == "gopher-below-alpha-threshold"
+    assert gopher_reason(s, GopherQualityConfig(alpha_ratio_over="words")) is None
