@@ -29,6 +29,12 @@ def free_port() -> int:
 @pytest.fixture
 def ray_head(tmp_path):
     gcs_port, dash_port = free_port(), free_port()
+    # every port explicit: the defaults (agent 52365, client 10001, ...) may be held by the test
+    # session's own local Ray, and an agent that cannot bind leaves "No available agent" forever
+    ports = []
+    for flag in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+                 "--runtime-env-agent-port", "--ray-client-server-port", "--node-manager-port", "--object-manager-port"):
+        ports += [flag, str(free_port())]
     # the job's entrypoint runs `python` on the cluster: it must be this venv's
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("RAY_ADDRESS", None)
@@ -36,7 +42,7 @@ def ray_head(tmp_path):
     head = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--port", str(gcs_port), "--dashboard-host", "127.0.0.1",
          "--dashboard-port", str(dash_port), "--num-cpus", "2", "--temp-dir", temp_dir, "--disable-usage-stats",
-         "--include-dashboard", "true"],
+         "--include-dashboard", "true", *ports],
         stdout=open(tmp_path / "head.log", "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
     address = f"http://127.0.0.1:{dash_port}"
