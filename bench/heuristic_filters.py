@@ -15,6 +15,9 @@ Targets: >= 10x and >= 99% same decisions per filter.
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
+import re
 import sys
 import time
 from collections import Counter
@@ -24,12 +27,49 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gopher_quality import DATATROVE_REASONS, read_texts  # noqa: E402
-from bench.gopher_repetition import datatrove_reason as repetition_reason  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
 from pipeline.registry import stage_class  # noqa: E402
 from pipeline.schema import documents_from_rows  # noqa: E402
 from pipeline.stage import Filter  # noqa: E402
+
+# datatrove's Gopher quality reason -> ours (same rules, kebab-case; "enough_stop_words" means too few)
+DATATROVE_REASONS = {
+    "gopher_short_doc": "gopher-short-doc",
+    "gopher_long_doc": "gopher-long-doc",
+    "gopher_below_avg_threshold": "gopher-below-avg-word-length",
+    "gopher_above_avg_threshold": "gopher-above-avg-word-length",
+    "gopher_too_many_hashes": "gopher-too-many-hashes",
+    "gopher_too_many_ellipsis": "gopher-too-many-ellipsis",
+    "gopher_too_many_bullets": "gopher-too-many-bullets",
+    "gopher_too_many_end_ellipsis": "gopher-too-many-end-ellipsis",
+    "gopher_below_alpha_threshold": "gopher-below-alpha-threshold",
+    "gopher_enough_stop_words": "gopher-too-few-stop-words",
+}
+
+
+def repetition_reason(r: str) -> str:
+    """datatrove's Gopher repetition reason in our spelling: dup_line_frac -> dup-line-frac,
+    top_2_gram -> top-2-gram, duplicated_5_n_grams -> dup-5-gram, empty -> empty-text."""
+    if r == "empty":
+        return "empty-text"
+    m = re.fullmatch(r"duplicated_(\d+)_n_grams", r)
+    if m:
+        return f"dup-{m.group(1)}-gram"
+    return r.replace("_", "-")
+
+
+def read_texts(path: Path, limit: int | None) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    texts = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                t = json.loads(line).get("text")
+                if isinstance(t, str):
+                    texts.append(t)
+            if limit and len(texts) >= limit:
+                break
+    return texts
 
 
 def _prefixed(prefix: str) -> Callable[[str], str]:
@@ -65,6 +105,10 @@ PAIRS = (
     Pair("FineWebQuality", _datatrove("fineweb_quality_filter", "FineWebQualityFilter"), _prefixed("fineweb-"),
          "fineweb-quality", "filters.fineweb_quality:FineWebQuality"),
 )
+
+
+def pair(label: str) -> Pair:
+    return next(p for p in PAIRS if p.label == label)
 
 
 def our_class(pair: Pair) -> type[Filter]:

@@ -1,6 +1,6 @@
 """The Gopher quality rules (Rae et al. 2021, "Scaling Language Models", appendix A.1.1), with the
 thresholds, measurements and order of datatrove's GopherQualityFilter, on our fast word statistics
-(filters/word_stats.py; bench/gopher_quality.py compares the two on real documents)."""
+(filters/word_stats.py; bench/heuristic_filters.py compares the two on real documents)."""
 from __future__ import annotations
 
 import logging

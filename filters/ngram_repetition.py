@@ -6,7 +6,7 @@ and the characters covered by duplicated 5..10-grams.
 datatrove spends its time in spaCy's tokenizer and in string n-grams. Here tokens come from one
 regex (filters/ngram_tokens.py) and n-grams are 64-bit hashes of token ids built with numpy, so
 every measure is a few array operations; the greedy duplicated-n-gram scan only visits positions
-whose n-gram occurred before. bench/gopher_repetition.py compares decisions and speed.
+whose n-gram occurred before. bench/heuristic_filters.py compares decisions and speed.
 """
 from __future__ import annotations
 

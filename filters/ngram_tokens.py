@@ -2,7 +2,7 @@
 stripped, empty tokens dropped) makes it, from one regex built on filters/word_stats.py's word
 pattern: words, URLs and punctuation tokens in order. ~30x faster than spaCy; where the sequences
 differ (rare: emoticons, "_" at word edges, abbreviations), the Gopher repetition measures move by
-a character or two (bench/gopher_repetition.py measures the decisions).
+a character or two (bench/heuristic_filters.py measures the decisions).
 """
 from __future__ import annotations
 

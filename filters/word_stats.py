@@ -1,7 +1,7 @@
 """Word statistics of a text as datatrove's GopherQualityFilter measures them (spaCy's English
 tokenizer, then Python loops over characters: ~160 docs/s), from one regex that mimics the spaCy
 tokens that matter to those measures, plus str methods: ~18x faster, same decision on >99% of real
-documents (bench/gopher_quality.py measures both).
+documents (bench/heuristic_filters.py measures both).
 
 Tokens are counted, not listed: words come from the regex, punctuation tokens are the non-space
 characters left over, and known differences (units, abbreviations, emoticons, symbols) are

@@ -1,5 +1,3 @@
-import gzip
-import json
 import logging
 
 import pytest
@@ -130,14 +128,13 @@ def test_stop_words_are_case_sensitive_like_datatrove():
 
 
 def test_agrees_with_datatrove_on_real_documents(shared_data):
-    """The acceptance bar of bench/gopher_quality.py (>= 99% identical decisions), on a sample."""
+    """The acceptance bar of bench/heuristic_filters.py (>= 99% identical decisions), on a sample."""
     pytest.importorskip("spacy", reason="datatrove's word tokenizer needs spaCy (bench dependency)")
-    from bench.gopher_quality import run_datatrove, run_ours
+    from bench.heuristic_filters import pair, read_texts, run_ours, run_theirs
 
-    with gzip.open(shared_data / "text" / "cc-main-2019-30-wet.jsonl.gz", "rt") as f:
-        texts = [json.loads(line)["text"] for line in f][:300]
-    theirs, _, _ = run_datatrove(texts)
-    ours, _, _ = run_ours(texts, repeats=1)
+    texts = read_texts(shared_data / "text" / "cc-main-2019-30-wet.jsonl.gz", 300)
+    theirs, _ = run_theirs(pair("GopherQuality"), texts)
+    ours, _ = run_ours(pair("GopherQuality"), texts, repeats=1)
     same = sum((a is None) == (b is None) for a, b in zip(theirs, ours))
     assert same / len(texts) >= 0.99
     assert sum(a == b for a, b in zip(theirs, ours)) / len(texts) >= 0.98

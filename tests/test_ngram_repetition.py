@@ -131,12 +131,11 @@ def test_other_languages_pass_and_missing_text_is_counted(caplog):
 
 
 def test_agrees_with_datatrove_on_real_documents(shared_data):
-    """The acceptance bar of bench/gopher_repetition.py (>= 99% identical decisions), on a sample."""
+    """The acceptance bar of bench/heuristic_filters.py (>= 99% identical decisions), on a sample."""
     pytest.importorskip("spacy", reason="datatrove's word tokenizer needs spaCy (bench dependency)")
-    from bench.gopher_quality import read_texts
-    from bench.gopher_repetition import run_datatrove, run_ours
+    from bench.heuristic_filters import pair, read_texts, run_ours, run_theirs
 
     texts = read_texts(shared_data / "text" / "cc-main-2019-30-wet.jsonl.gz", 300)
-    theirs, _, _ = run_datatrove(texts)
-    mine, _, _ = run_ours(texts, repeats=1)
+    theirs, _ = run_theirs(pair("GopherRepetition"), texts)
+    mine, _ = run_ours(pair("GopherRepetition"), texts, repeats=1)
     assert sum((a is None) == (b is None) for a, b in zip(theirs, mine)) / len(texts) >= 0.99
