@@ -18,17 +18,15 @@ counted, with our regex tokens (filters/c4_sentences.py). bench/heuristic_filter
 """
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
-import pyarrow as pa
 from pydantic import Field
 
 from filters.c4_sentences import count_sentences
-from pipeline.stage import Filter, Resources, StageConfig
+from filters.text_rules import LanguageScopedTextFilter
+from pipeline.stage import Resources, StageConfig
 
-log = logging.getLogger(__name__)
 
 # Wikipedia-style citation marks: "[12]", "[]", "[edit]", "[citation needed]" (datatrove, TFDS)
 CITATION_RE = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -121,30 +119,12 @@ def c4_reason(text: str, c: C4QualityConfig) -> str | None:
     return c4_page(text, c).page_reason
 
 
-class C4Quality(Filter):
+class C4Quality(LanguageScopedTextFilter):
     name = "c4-quality"
     reads = ("text", "language")
     writes = ()
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = C4QualityConfig
 
-    def setup(self) -> None:
-        self._languages = set(self.config.languages) if self.config.languages is not None else None
-
-    def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_languages"):
-            self.setup()
-        texts = batch.column("text").to_pylist()
-        languages = batch.column("language").to_pylist()
-        reasons: list[str | None] = []
-        for text, lang in zip(texts, languages):
-            if text is None:
-                reasons.append("no-text")
-            elif self._languages is not None and lang is not None and lang not in self._languages:
-                reasons.append(None)
-            else:
-                reasons.append(c4_reason(text, self.config))
-        n_missing = sum(1 for t in texts if t is None)
-        if n_missing:
-            log.warning("c4-quality: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
-        return reasons
+    def text_reason(self, text: str) -> str | None:
+        return c4_reason(text, self.config)

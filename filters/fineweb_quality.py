@@ -9,17 +9,15 @@ counted, with our fast token count (filters/word_stats.py). bench/heuristic_filt
 """
 from __future__ import annotations
 
-import logging
 
-import pyarrow as pa
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 from pydantic import Field
 
 from filters.ngram_repetition import _duplicates
 from filters.word_stats import text_stats
-from pipeline.stage import Filter, Resources, StageConfig
+from filters.text_rules import LanguageScopedTextFilter
+from pipeline.stage import Resources, StageConfig
 
-log = logging.getLogger(__name__)
 
 
 class FineWebQualityConfig(StageConfig):
@@ -76,7 +74,7 @@ def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | t
     return None
 
 
-class FineWebQuality(Filter):
+class FineWebQuality(LanguageScopedTextFilter):
     name = "fineweb-quality"
     reads = ("text", "language")
     writes = ()
@@ -87,22 +85,7 @@ class FineWebQuality(Filter):
         chars = self.config.stop_chars if self.config.stop_chars is not None else tuple(TERMINAL_PUNCTUATION)
         # one-character endings (the default): a set lookup of the last character, ~5x faster
         self._stop_chars = frozenset(chars) if all(len(ch) == 1 for ch in chars) else tuple(chars)
-        self._languages = set(self.config.languages) if self.config.languages is not None else None
+        super().setup()
 
-    def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_languages"):
-            self.setup()
-        texts = batch.column("text").to_pylist()
-        languages = batch.column("language").to_pylist()
-        reasons: list[str | None] = []
-        for text, lang in zip(texts, languages):
-            if text is None:
-                reasons.append("no-text")
-            elif self._languages is not None and lang is not None and lang not in self._languages:
-                reasons.append(None)
-            else:
-                reasons.append(fineweb_reason(text, self.config, self._stop_chars))
-        n_missing = sum(1 for t in texts if t is None)
-        if n_missing:
-            log.warning("fineweb-quality: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
-        return reasons
+    def text_reason(self, text: str) -> str | None:
+        return fineweb_reason(text, self.config, self._stop_chars)

@@ -3,18 +3,16 @@ thresholds, measurements and order of datatrove's GopherQualityFilter, on our fa
 (filters/word_stats.py; bench/heuristic_filters.py compares the two on real documents)."""
 from __future__ import annotations
 
-import logging
 
 from typing import Literal
 
-import pyarrow as pa
 
 from pydantic import Field
 
 from filters.word_stats import GOPHER_STOP_WORDS, TextStats, text_stats
-from pipeline.stage import Filter, Resources, StageConfig
+from filters.text_rules import LanguageScopedTextFilter
+from pipeline.stage import Resources, StageConfig
 
-log = logging.getLogger(__name__)
 
 
 class GopherQualityConfig(StageConfig):
@@ -76,7 +74,7 @@ def gopher_reason(s: TextStats, c: GopherQualityConfig) -> str | None:
     return None
 
 
-class GopherQuality(Filter):
+class GopherQuality(LanguageScopedTextFilter):
     name = "gopher-quality"
     reads = ("text", "language")
     writes = ()
@@ -85,22 +83,7 @@ class GopherQuality(Filter):
 
     def setup(self) -> None:
         self._stop_words = frozenset(self.config.stop_words)
-        self._languages = set(self.config.languages) if self.config.languages is not None else None
+        super().setup()
 
-    def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_stop_words"):
-            self.setup()
-        texts = batch.column("text").to_pylist()
-        languages = batch.column("language").to_pylist()
-        reasons: list[str | None] = []
-        for text, lang in zip(texts, languages):
-            if text is None:
-                reasons.append("no-text")
-            elif self._languages is not None and lang is not None and lang not in self._languages:
-                reasons.append(None)
-            else:
-                reasons.append(gopher_reason(text_stats(text, self._stop_words), self.config))
-        n_missing = sum(1 for t in texts if t is None)
-        if n_missing:
-            log.warning("gopher-quality: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
-        return reasons
+    def text_reason(self, text: str) -> str | None:
+        return gopher_reason(text_stats(text, self._stop_words), self.config)

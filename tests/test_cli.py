@@ -1,6 +1,5 @@
 """The `curate` console script: help for every stage, and one stage run on jsonl input."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
