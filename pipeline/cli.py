@@ -56,12 +56,13 @@ def cmd_run(args) -> int:
     except LedgerImbalance as e:
         log.error("%s", e)
         return 3
+    from pipeline.report import write_report
+
     try:
-        from pipeline.report import write_report
-    except ImportError:  # the report module is optional at this depth
-        write_report = None
-    if write_report is not None:
         write_report(os.path.abspath(args.output))
+    except Exception:  # the data outputs are complete; say loudly that the report is not
+        log.exception("writing report.html failed (shards, ledger and summary.json are written)")
+        return 4
     print(json.dumps({k: summary[k] for k in ("input_total", "kept_total", "dropped_total", "balanced")}))
     return 0
 

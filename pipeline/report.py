@@ -1,0 +1,210 @@
+"""OUTPUT/report.html: one self-contained page (inline CSS and SVG, no scripts, nothing fetched)
+describing a finished run from summary.json, manifest.json and the stage folders: the document
+and token funnel, drop reasons, language/topic/score distributions of the final kept set, the
+mix against its targets, and samples of kept and dropped documents.
+
+Deterministic: the same output folder gives the same bytes (no clock, no absolute paths; samples
+are the smallest ids). `python -m pipeline.report OUTPUT` rewrites it for an existing run."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+from pipeline import report_data as data
+from pipeline import report_mix, report_plots
+from pipeline.report_html import document, esc, figure, fmt, note, page, pct, section, table
+
+log = logging.getLogger(__name__)
+
+MAX_REASON_BARS = 40  # the chart shows the largest; the table lists every reason
+MAX_CATEGORY_BARS = 25  # languages / topics charted; the table lists all
+MAX_SHARD_ROWS = 50
+
+
+def write_report(output_dir: str) -> str:
+    """Write OUTPUT/report.html (atomically) and return its path."""
+    t0 = time.perf_counter()
+    summary = data.load_json(os.path.join(output_dir, "summary.json"))
+    if summary is None:
+        raise FileNotFoundError(f"{output_dir}/summary.json not found: the report describes a finished run")
+    html_text = build_report(output_dir, summary)
+    path = os.path.join(output_dir, "report.html")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(html_text)
+    os.replace(path + ".tmp", path)
+    log.info("report: %s (%.2fs)", path, time.perf_counter() - t0)
+    return path
+
+
+def build_report(output_dir: str, summary: dict) -> str:
+    manifest = data.load_json(os.path.join(output_dir, "manifest.json"))
+    stages = data.stage_views(output_dir, summary)
+    final_pos = data.final_kept_position(stages)
+    kept_files = data.parquet_files(stages[final_pos].kept_dir) if final_pos is not None else []
+    stats = data.kept_stats(kept_files)
+    final_tokens = stats.tokens if stats.documents and not stats.token_nulls else None
+    tokens = data.token_funnel(stages, final_pos, final_tokens)
+
+    sections = [
+        ("overview", "Overview", _overview(summary, stats, final_tokens, manifest)),
+        ("funnel", "Funnel", _funnel(summary, stages, tokens)),
+        ("drops", "Drop reasons", _drops(summary, stages)),
+        ("languages", "Languages (final kept set)", _categories(stats.languages, "language", "languages")),
+        ("topics", "Topics (final kept set)", _categories(stats.topics, "topic", "topics")),
+        ("scores", "Score distributions (final kept set)", _scores(stats)),
+        ("mix", "Mix", report_mix.render(summary.get("mix"))),
+        ("kept-samples", "Sample of kept documents", _kept_samples(kept_files)),
+        ("dropped-samples", "Sample of dropped documents", _dropped_samples(stages)),
+    ]
+    body = "\n".join(section(a, t, b) for a, t, b in sections)
+    return page("Curation run report", [(a, t) for a, t, _ in sections], body)
+
+
+def _overview(summary: dict, stats: data.KeptStats, final_tokens: int | None, manifest: dict | None) -> str:
+    balanced = summary.get("balanced")
+    status = '<span class="ok">balanced</span>' if balanced else '<span class="bad">NOT balanced</span>'
+    rows = [
+        ["input records", summary.get("input_total")],
+        ["kept", summary.get("kept_total")],
+        ["dropped", summary.get("dropped_total")],
+        ["kept, % of input", pct(summary.get("kept_total") or 0, summary.get("input_total") or 0)],
+        ["final kept set: documents read", stats.documents],
+        ["final kept set: tokens (sum of token_count)", final_tokens if final_tokens is not None else "not tokenized"],
+    ]
+    if manifest:
+        totals = manifest.get("totals", {})
+        rows += [[f"shards (manifest): {k}", v] for k, v in sorted(totals.items())]
+        rows += [["tokenizer", manifest.get("tokenizer")], ["shard dtype", manifest.get("dtype")]]
+    parts = [f"<p>Ledger: {status}.</p>", table(["", "value"], rows)]
+    if summary.get("problems"):
+        parts.append("<p class=\"bad\">Problems:</p><ul>" + "".join(f"<li>{esc(p)}</li>" for p in summary["problems"]) + "</ul>")
+    if manifest and final_tokens is not None and manifest.get("totals", {}).get("tokens") not in (None, final_tokens):
+        parts.append(note(f"manifest tokens {manifest['totals']['tokens']:,} differ from the final kept set's "
+                          f"{final_tokens:,} (the shard stage adds an end-of-text token per document when configured)"))
+    if manifest and manifest.get("shards"):
+        shards = manifest["shards"][:MAX_SHARD_ROWS]
+        parts.append(table(["shard", "documents", "tokens", "bin sha256"],
+                           [[s.get("prefix"), s.get("documents"), s.get("tokens"), s.get("bin_sha256")] for s in shards]))
+        if len(manifest["shards"]) > MAX_SHARD_ROWS:
+            parts.append(note(f"{len(manifest['shards']) - MAX_SHARD_ROWS} more shards in manifest.json"))
+    return "\n".join(parts)
+
+
+def _funnel(summary: dict, stages: list[data.StageView], tokens: list[int | None]) -> str:
+    if not stages:
+        return note("summary.json lists no stages")
+    total = summary.get("input_total") or stages[0].rows_in
+    labels = ["input"] + [f"{s.index:02d} {s.name}" for s in stages]
+    values = [total] + [s.kept for s in stages]
+    notes = [f"{v:,} ({pct(v, total)})" for v in values]
+    svg = report_plots.hbar(labels, values, "funnel", "Documents remaining after each stage", "documents", notes)
+    rows = [
+        [f"{s.index:02d}", s.name, s.rows_in, s.dropped, s.kept, pct(s.kept, total), tok, s.seconds, _how(s)]
+        for s, tok in zip(stages, tokens)
+    ]
+    parts = [figure(svg), table(["#", "stage", "in", "dropped", "kept", "kept % of input", "tokens kept", "seconds", ""], rows)]
+    known = [t for t in tokens if t is not None]
+    if known:
+        first = next(i for i, t in enumerate(tokens) if t is not None)
+        tok_labels = [f"{s.index:02d} {s.name}" for s in stages[first:]]
+        parts.append(figure(report_plots.hbar(tok_labels, tokens[first:], "tokens", "Tokens remaining after each stage", "tokens")))
+        parts.append(note("Tokens after a stage: the final kept set's token_count total plus the tokens of every later "
+                          "drop; unknown (—) before the last stage whose drops have no token_count."))
+    else:
+        parts.append(note("Token counts unknown: the final kept set has no token_count."))
+    return "\n".join(parts)
+
+
+def _how(stage: data.StageView) -> str:
+    """Fused stages share one Ray pass, so their seconds are the pass's, not their own."""
+    marker = data.load_json(os.path.join(stage.folder, "_SUCCESS.json")) or {}
+    notes = ["resumed"] if stage.resumed else []
+    if len(marker.get("fused_with") or []) > 1:
+        notes.append(f"one pass: {marker['fused_with'][0]} … {marker['fused_with'][-1]}")
+    return ", ".join(notes)
+
+
+def _drops(summary: dict, stages: list[data.StageView]) -> str:
+    total = summary.get("input_total") or 0
+    rows, bars = [], []
+    for pos, s in enumerate(stages):
+        for reason, n in sorted(s.reasons.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+            rows.append([s.name, reason, n, pct(n, s.rows_in), pct(n, total)])
+            bars.append((pos, f"{s.name}: {reason}", n))
+    if not rows:
+        return note("No record was dropped.")
+    shown = sorted(sorted(bars, key=lambda b: -b[2])[:MAX_REASON_BARS], key=lambda b: (b[0], -b[2], b[1]))
+    colors = [report_plots.PALETTE[b[0] % len(report_plots.PALETTE)] for b in shown]
+    svg = report_plots.hbar([b[1] for b in shown], [b[2] for b in shown], "drops", "Dropped records by stage and reason",
+                            "records", colors=colors)
+    parts = [figure(svg)]
+    if len(bars) > MAX_REASON_BARS:
+        parts.append(note(f"chart shows the {MAX_REASON_BARS} largest of {len(bars)} reasons; the table lists all"))
+    parts.append(table(["stage", "reason", "dropped", "% of stage input", "% of all input"], rows))
+    return "\n".join(parts)
+
+
+def _categories(counter, column: str, plural: str) -> str:
+    if not counter:
+        return note(f"not scored: the `{column}` column has no values in the final kept set")
+    total = sum(counter.values())
+    ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    top = ordered[:MAX_CATEGORY_BARS]
+    svg = report_plots.hbar([k for k, _ in top], [v for _, v in top], column, f"Documents by {column}", "documents",
+                            [f"{v:,} ({pct(v, total)})" for _, v in top])
+    parts = [figure(svg)]
+    if len(ordered) > MAX_CATEGORY_BARS:
+        parts.append(note(f"chart shows the {MAX_CATEGORY_BARS} largest of {len(ordered)} {plural}"))
+    parts.append(table([column, "documents", "share"], [[k, v, pct(v, total)] for k, v in ordered]))
+    return "\n".join(parts)
+
+
+def _scores(stats: data.KeptStats) -> str:
+    if not stats.histograms:
+        return note("No score column has values in the final kept set.")
+    parts = []
+    for h in stats.histograms:
+        parts.append(figure(report_plots.histogram(h.edges, h.counts, f"hist-{h.column}", h.column, h.column)))
+        parts.append(note(f"{h.column}: {h.values:,} documents scored, {h.nulls:,} without a value"))
+    scored = {h.column for h in stats.histograms}
+    missing = [c for c in data.SCORE_COLUMNS if c not in scored]
+    if missing:
+        parts.append(note("not scored: " + ", ".join(missing)))
+    return "\n".join(parts)
+
+
+def _kept_samples(kept_files: list[str]) -> str:
+    samples = data.kept_sample(kept_files)
+    if not samples:
+        return note("No document was kept.")
+    head = note(f"The {len(samples)} kept documents with the smallest ids; text cut at {data.TEXT_CHARS} characters.")
+    return head + "\n" + "\n".join(document(s, ["id", "url", "language", "language_score", "topic", "token_count"]) for s in samples)
+
+
+def _dropped_samples(stages: list[data.StageView]) -> str:
+    samples, skipped = data.dropped_samples(stages)
+    if not samples:
+        return note("No record was dropped.")
+    parts = [note(f"Per stage and reason, the {data.SAMPLE_PER_REASON} dropped records with the smallest ids; "
+                  f"text cut at {data.TEXT_CHARS} characters.")]
+    for stage, reason, rows in samples:
+        parts.append(f"<h3>{esc(stage)}: {esc(fmt(reason))}</h3>")
+        parts += [document(r, ["id", "url", "reason", "duplicate_of"]) for r in rows]
+    if skipped:
+        parts.append(note(f"{skipped} more (stage, reason) pairs not sampled"))
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m pipeline.report OUTPUT_DIR", file=sys.stderr)
+        return 2
+    print(write_report(os.path.abspath(args[0])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

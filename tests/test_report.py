@@ -1,0 +1,280 @@
+"""report.html: built from a real (tiny) run of the spine stages on Ray, parsed back with the
+stdlib HTML parser and checked against summary.json and the ledger; rendered in headless
+chromium when it is installed."""
+import json
+import os
+import shutil
+import subprocess
+from collections import Counter, defaultdict
+from html.parser import HTMLParser
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import registry, report_mix
+from pipeline.config import validate
+from pipeline.ledger import build_summary
+from pipeline.report import write_report
+from pipeline.runner import Runner
+from pipeline.schema import documents_from_rows, to_dropped
+from tests.spine_stages import SPINE_STAGES
+
+SCRIPT_TEXT = '<script>alert("pwned")</script> a page that quotes markup & ampersands'
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Page(HTMLParser):
+    """Tables per <section id>, every attribute, element counts and text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags = Counter()
+        self.attrs = []  # (tag, name, value)
+        self.tables = defaultdict(list)  # section id -> [table rows]
+        self.text = defaultdict(list)  # section id -> text chunks
+        self.section = None
+        self.cell = None
+        self.svg_depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] += 1
+        self.attrs += [(tag, k, v or "") for k, v in attrs]
+        if tag == "section":
+            self.section = dict(attrs).get("id")
+        elif tag == "table":
+            self.tables[self.section].append([])
+        elif tag == "tr":
+            self.tables[self.section][-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[self.section][-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+        elif tag == "section":
+            self.section = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+        self.text[self.section].append(data)
+
+    def section_text(self, anchor):
+        return "".join(self.text[anchor])
+
+
+def parse(path) -> Page:
+    page = Page()
+    with open(path, encoding="utf-8") as f:
+        page.feed(f.read())
+    page.close()
+    return page
+
+
+def num(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+def rows_for_run():
+    rows = []
+    for i in range(14):  # ids r00..r13; a few short ones, a few duplicates
+        text = f"document number {i} with enough words" if i % 5 else "tiny"
+        rows.append(
+            {"id": f"r{i:02d}", "url": f"https://site{i}.example/page?x=1&y=2", "text": text,
+             "language": "en" if i % 3 else "fr", "language_score": 0.5 + i / 40, "token_count": 10 + i,
+             "topic": "science" if i % 2 else None}
+        )
+    rows.append({"id": "a1", "url": "https://evil.example/s", "text": SCRIPT_TEXT, "language": "en",
+                 "language_score": 0.9, "token_count": 7})
+    rows.append({"id": "a2", "url": "https://evil.example/s-copy", "text": SCRIPT_TEXT, "language": "en",
+                 "language_score": 0.9, "token_count": 7})  # exact duplicate of a1: dropped, sampled
+    rows.append({"id": "zz", "url": "https://site.example/bad", "text": "broken", "bad": True, "token_count": 3})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, ray_local):
+    tmp = tmp_path_factory.mktemp("report")
+    src = tmp / "in.jsonl"
+    rows = rows_for_run()
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = str(tmp / "out")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in SPINE_STAGES.items():
+            mp.setitem(registry.STAGES, k, v)
+        cfg = validate(
+            {"input": {"paths": [str(src)]}, "pipeline": ["t-source", "t-short", "t-exact", "t-sink"],
+             "stages": {"t-short": {"min_chars": 5}}},
+            source="test",
+        )
+        summary = build_summary(out, Runner(cfg, out).run())
+    path = write_report(out)
+    ledger = pq.read_table(os.path.join(out, "ledger")).to_pylist()
+    return {"out": out, "path": path, "summary": summary, "page": parse(path), "ledger": ledger, "rows": rows}
+
+
+pytestmark = pytest.mark.ray
+
+
+def test_figures_are_inline_svg(run):
+    page = run["page"]
+    # funnel, tokens, drop reasons, languages, topics, language_score histogram
+    assert page.tags["svg"] >= 6
+    assert page.tags["img"] == 0 and page.tags["script"] == 0 and page.tags["link"] == 0
+    ids = [v for _, k, v in page.attrs if k == "id"]
+    assert len(ids) == len(set(ids)), "element ids clash between the inline SVGs"
+
+
+def test_funnel_matches_summary(run):
+    summary, page = run["summary"], run["page"]
+    header, *body = page.tables["funnel"][0]
+    col = {h: i for i, h in enumerate(header)}
+    assert [r[col["stage"]] for r in body] == [s["name"] for s in summary["stages"]]
+    for row, s in zip(body, summary["stages"]):
+        assert (num(row[col["in"]]), num(row[col["dropped"]]), num(row[col["kept"]])) == (s["rows_in"], s["dropped"], s["kept"])
+    overview = {r[0]: r[1] for r in page.tables["overview"][0][1:]}
+    assert num(overview["input records"]) == summary["input_total"]
+    assert num(overview["kept"]) == summary["kept_total"]
+    # tokens: every record carries token_count, so the token funnel is known at every stage and
+    # after the source equals the tokens of every record the source did not drop
+    tokens_after_source = sum(r["token_count"] for r in run["rows"] if not r.get("bad"))
+    assert num(body[0][col["tokens kept"]]) == tokens_after_source
+    kept_ids = {r["record_id"] for r in run["ledger"] if r["decision"] == "kept"}
+    final_tokens = sum(r["token_count"] for r in run["rows"] if r["id"] in kept_ids)
+    assert num(body[-1][col["tokens kept"]]) == final_tokens
+    assert "balanced" in page.section_text("overview")
+
+
+def test_every_drop_reason_is_reported_and_sampled(run):
+    summary, page = run["summary"], run["page"]
+    expected = {(s["name"], r, n) for s in summary["stages"] for r, n in s["reasons"].items()}
+    assert expected == {("t-source", "bad-line", 1), ("t-short", "too-short", 3), ("t-exact", "exact-duplicate", 1)}
+    reported = {(r[0], r[1], num(r[2])) for r in page.tables["drops"][0][1:]}
+    assert reported == expected
+    samples = page.section_text("dropped-samples")
+    for stage, reason, _ in expected:
+        assert f"{stage}: {reason}" in samples
+    # the two smallest dropped ids per reason, from the ledger
+    by_reason = defaultdict(list)
+    for r in run["ledger"]:
+        if r["decision"] == "dropped":
+            by_reason[r["reason"]].append(r["record_id"])
+    for ids in by_reason.values():
+        for rid in sorted(ids)[:2]:
+            assert rid in samples
+        for rid in sorted(ids)[2:]:
+            assert f"id: {rid}" not in samples
+
+
+def test_kept_sample_is_the_smallest_ids(run):
+    kept = sorted(r["record_id"] for r in run["ledger"] if r["decision"] == "kept")
+    text = run["page"].section_text("kept-samples")
+    assert len(kept) > 5
+    assert all(f"id: {rid}" in text for rid in kept[:5])
+    assert not any(f"id: {rid}" in text for rid in kept[5:])
+
+
+def test_distributions(run):
+    page = run["page"]
+    kept_ids = {r["record_id"] for r in run["ledger"] if r["decision"] == "kept"}
+    kept_rows = [r for r in run["rows"] if r["id"] in kept_ids]
+    langs = Counter(r["language"] for r in kept_rows)
+    assert {r[0]: num(r[1]) for r in page.tables["languages"][0][1:]} == dict(langs)
+    topics = Counter(r["topic"] for r in kept_rows if r.get("topic"))
+    assert {r[0]: num(r[1]) for r in page.tables["topics"][0][1:]} == dict(topics)
+    scores = page.section_text("scores")
+    assert f"language_score: {len(kept_rows)} documents scored" in scores
+    assert "not scored: quality_fasttext" in scores
+    assert "mix stage did not run" in page.section_text("mix")
+
+
+def test_nothing_external_is_referenced(run):
+    page = run["page"]
+    for tag, name, value in page.attrs:
+        if name in ("src", "href", "xlink:href", "action", "poster", "data") or name.endswith(":href"):
+            assert not value.lower().startswith(("http:", "https:", "//", "file:", "data:")), (tag, name, value)
+    html_text = open(run["path"], encoding="utf-8").read()
+    assert "@import" not in html_text and "url(http" not in html_text
+    # the sampled URLs are shown, as text
+    assert "https://site1.example/page?x=1&y=2" in page.section_text("kept-samples")
+
+
+def test_document_text_is_escaped(run):
+    html_text = open(run["path"], encoding="utf-8").read()
+    assert "<script" not in html_text.lower()
+    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in html_text
+    assert SCRIPT_TEXT in run["page"].section_text("kept-samples")  # what a reader sees
+    assert SCRIPT_TEXT in run["page"].section_text("dropped-samples")
+
+
+def test_report_is_deterministic_and_location_free(run, tmp_path):
+    first = open(run["path"], "rb").read()
+    assert open(write_report(run["out"]), "rb").read() == first
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(run["out"], moved)
+    os.remove(moved / "report.html")
+    assert open(write_report(str(moved)), "rb").read() == first
+
+
+def test_renders_in_headless_chromium(run, tmp_path):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed: the browser rendering check needs it (apt-get install chromium)")
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    url = "file://" + os.path.abspath(run["path"])
+    png = tmp_path / "report.png"
+    subprocess.run(flags + [f"--screenshot={png}", "--window-size=1200,2400", url], check=True, timeout=120,
+                   capture_output=True)
+    assert png.exists() and png.stat().st_size > 20_000
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(png))
+    assert pixels.shape[:2] == (2400, 1200)
+    assert pixels[..., :3].std() > 0.05, "screenshot is blank"
+    dom = subprocess.run(flags + ["--dump-dom", url], check=True, timeout=120, capture_output=True, text=True).stdout
+    assert dom.count("<svg") == run["page"].tags["svg"]
+    assert "Documents remaining after each stage" in dom
+
+
+# ---- without Ray: hand-made run folders
+
+
+def test_run_with_nothing_kept(tmp_path):
+    """Every record dropped before tokenization, no manifest, no mix: the page says so."""
+    stage = tmp_path / "stages" / "00-read"
+    (stage / "dropped").mkdir(parents=True)
+    (stage / "kept").mkdir()
+    docs = documents_from_rows([{"id": "b", "url": "https://x.example/b", "text": "nul\x00byte"}, {"id": "a"}])
+    pq.write_table(to_dropped(docs, "read", ["junk", "junk"]), stage / "dropped" / "part-0.parquet")
+    pq.write_table(documents_from_rows([]), stage / "kept" / "empty.parquet")
+    summary = {"input_total": 2, "kept_total": 0, "dropped_total": 2, "balanced": True, "problems": [],
+               "stages": [{"index": 0, "name": "read", "rows_in": 2, "kept": 0, "dropped": 2, "reasons": {"junk": 2},
+                           "seconds": 0.1, "resumed": False}]}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    page = parse(write_report(str(tmp_path)))
+    assert "No document was kept." in page.section_text("kept-samples")
+    assert "Token counts unknown" in page.section_text("funnel")
+    assert "not scored" in page.section_text("languages")
+    assert "nul\ufffdbyte" in page.section_text("dropped-samples")  # control characters are not passed through
+
+
+def test_missing_summary_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="summary.json"):
+        write_report(str(tmp_path))
+
+
+def test_mix_rendering_is_generic():
+    bucketed = report_mix.render({"web": {"target": 0.6, "achieved": 0.58, "documents": 580},
+                                  "code": {"target": 0.4, "achieved": 0.42, "documents": 420}, "seed": 7})
+    page = Page()
+    page.feed(bucketed)
+    table = page.tables[None][1]
+    assert table[0] == ["", "target", "achieved", "documents"]
+    assert table[1] == ["web", "0.6", "0.58", "580"] and table[2][0] == "code"
+    assert page.tags["svg"] == 1 and "seed" in "".join(page.text[None])
+    # targets/achieved as the outer keys and buckets inside: still a table and one chart
+    transposed = report_mix.render({"target": {"web": 0.6, "code": 0.4}, "achieved": {"web": 0.5, "code": 0.5}})
+    assert transposed.count("<svg") == 1 and "achieved" in transposed
+    assert "&lt;b&gt;" in report_mix.render([1, "<b>"])  # unknown shape: shown as escaped JSON
+    assert "did not run" in report_mix.render(None)
