@@ -8,8 +8,10 @@ one word stream. An original document takes its length from a real document (50.
 and is made of >= 3 windows of <= 100 words at random places in the stream, so originals are
 not near-duplicates of each other. `--dup-rate` of the documents are edited copies of a random original:
 each word is, with probability p ~ U(--edit-min, --edit-max), replaced by, deleted, or preceded
-by an inserted word (a random word of the stream). All seeded. Files of --rows-per-file rows keep
-the number of Ray blocks (and so the data per shuffle partition) proportional to the size.
+by an inserted word (a random word of the stream). All seeded. Ray's parquet read coalesces the
+files into blocks of up to ~128 MiB (measured: 10k documents = 32 MiB -> 1 block, 100k -> 3), and
+under the sort shuffle (pipeline.ray_env's default) the shuffles have one partition per block, so
+data per task is capped by Ray's block size, and 10k runs on one partition (one CPU).
 
 Per size, Ray is started afresh (so each worker's peak memory belongs to that size) and the stage
 runs as the runner runs it: `MinHashDedup.run(read_parquet)` then `stage_io.write_kept`. Phases
@@ -198,6 +200,7 @@ class WorkerMemory:
         self.interval = interval
         self.peak: dict[int, dict[str, int]] = {}
         self.task: dict[int, str] = {}
+        self.node_anon = 0  # largest sum of private memory over all workers at one sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -214,6 +217,7 @@ class WorkerMemory:
     def sample(self) -> None:
         import psutil
 
+        total_anon = 0
         for p in psutil.Process().children(recursive=True):
             try:
                 cmd = p.cmdline()
@@ -224,9 +228,11 @@ class WorkerMemory:
                 continue  # exited between listing and reading
             peak = self.peak.setdefault(p.pid, {})
             if st.get("RssAnon", 0) > peak.get("RssAnon", -1):
-                self.task[p.pid] = " ".join(cmd)[:70]  # what the worker ran at its private-memory peak
+                self.task[p.pid] = " ".join(" ".join(cmd).split())[:70]  # what the worker ran at its private-memory peak
             for k, v in st.items():
                 peak[k] = max(peak.get(k, 0), v)
+            total_anon += st.get("RssAnon", 0)
+        self.node_anon = max(self.node_anon, total_anon)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -244,11 +250,12 @@ class WorkerMemory:
     def summary(self) -> dict:
         """Workers that did work (peak RSS above the idle baseline) and their maxima."""
         if not self.peak:
-            return {"workers": 0, "peak_rss_mb": 0.0, "peak_anon_mb": 0.0, "peak_shmem_mb": 0.0}
+            return {"workers": 0, "peak_rss_mb": 0.0, "peak_anon_mb": 0.0, "peak_shmem_mb": 0.0, "all_workers_anon_mb": 0.0}
         mb = lambda key: round(max(p.get(key, 0) for p in self.peak.values()) / 2**20, 1)  # noqa: E731
         top = max(self.peak, key=lambda pid: self.peak[pid].get("RssAnon", 0))
         return {"workers": len(self.peak), "peak_rss_mb": mb("VmHWM"), "peak_anon_mb": mb("RssAnon"),
-                "peak_shmem_mb": mb("RssShmem"), "peak_anon_task": self.task.get(top, "?")}
+                "peak_shmem_mb": mb("RssShmem"), "all_workers_anon_mb": round(self.node_anon / 2**20, 1),
+                "peak_anon_task": self.task.get(top, "?")}
 
 
 class Phases:
@@ -396,11 +403,14 @@ COLUMNS = [
     ("docs", "docs"), ("total_s", "total s"), ("signatures_s", "sig s"), ("sig_task_s", "sig task s"),
     ("components_s", "cc s"), ("cc_rounds", "rounds"), ("decide_s", "decide s"), ("docs_per_s", "docs/s"),
     ("us_per_doc", "us/doc"), ("sig_us_per_doc", "sig us/doc"), ("cc_us_per_doc", "cc us/doc"),
-    ("workers", "workers"), ("peak_rss_mb", "wkr RSS MB"), ("peak_anon_mb", "wkr anon MB"),
+    ("workers", "workers"), ("peak_rss_mb", "wkr RSS MB"), ("peak_anon_mb", "wkr anon MB"), ("all_workers_anon_mb", "sum anon MB"),
     ("planted_copies", "planted"), ("dropped", "dropped"), ("components", "comps"), ("recall", "recall"),
     ("expected_recall", "exp recall"), ("recall_j_ge_thr", "recall J>=thr"), ("false_merges", "false merges"), ("false_merge_j_min", "fm min J"), ("lost", "lost"),
     ("peak_anon_task", "peak-anon worker task"),
 ]
+
+
+RATIO_KEYS = ("us_per_doc", "sig_us_per_doc", "cc_us_per_doc", "peak_anon_mb", "peak_rss_mb", "all_workers_anon_mb")
 
 
 def print_table(results: list[dict]) -> None:
@@ -414,12 +424,13 @@ def print_table(results: list[dict]) -> None:
     for prev, r in zip(results, results[1:]):
         marginal = (r["total_s"] - prev["total_s"]) / (r["docs"] - prev["docs"]) * 1e6
         print(f"marginal cost {prev['docs']} -> {r['docs']}: {marginal:.1f} us/doc (fixed overheads cancel)")
-    base = results[0]
-    print(f"\nratios against {base['docs']} documents (target: flat within +-20%):")
-    for r in results[1:]:
-        ratios = {k: r[k] / base[k] if base[k] else float("nan") for k in ("us_per_doc", "sig_us_per_doc", "cc_us_per_doc", "peak_rss_mb", "peak_anon_mb")}
-        flat = all(0.8 <= ratios[k] <= 1.2 for k in ("us_per_doc", "peak_rss_mb"))
-        print(f"  {r['docs']:>8}: " + "  ".join(f"{k}={v:.2f}" for k, v in ratios.items()) + f"  -> {'flat' if flat else 'NOT flat'}")
+    print("\nratios, each size against the previous and against the first (target: flat within +-20%;\n"
+          "flat = us/doc and the largest worker's private memory; RSS also counts mapped object-store pages):")
+    pairs = [(a, b) for a, b in zip(results, results[1:])] + ([(results[0], results[-1])] if len(results) > 2 else [])
+    for base, r in pairs:
+        ratios = {k: r[k] / base[k] if base[k] else float("nan") for k in RATIO_KEYS}
+        flat = all(0.8 <= ratios[k] <= 1.2 for k in ("us_per_doc", "peak_anon_mb"))
+        print(f"  {base['docs']:>8} -> {r['docs']:>8}: " + "  ".join(f"{k}={v:.2f}" for k, v in ratios.items()) + f"  -> {'flat' if flat else 'NOT flat'}")
 
 
 def main(argv=None) -> int:
@@ -429,7 +440,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dup-rate", type=float, default=0.2, help="fraction of documents that are edited copies")
     ap.add_argument("--edit-min", type=float, default=0.01, help="per-word edit probability of a copy, low end")
     ap.add_argument("--edit-max", type=float, default=0.03, help="... high end")
-    ap.add_argument("--rows-per-file", type=int, default=2500, help="input parquet rows per file (~ Ray blocks)")
+    ap.add_argument("--rows-per-file", type=int, default=2500, help="input parquet rows per file (Ray merges small files into ~128 MiB blocks)")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", default=None, help="where corpora and outputs go (default: a temp folder, removed)")
