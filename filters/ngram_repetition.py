@@ -11,18 +11,16 @@ whose n-gram occurred before. bench/heuristic_filters.py compares decisions and 
 from __future__ import annotations
 
 import bisect
-import logging
 import re
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 from pydantic import Field
 
 from filters.ngram_tokens import split_words
-from pipeline.stage import Filter, Resources, StageConfig
+from filters.text_rules import LanguageScopedTextFilter
+from pipeline.stage import Resources, StageConfig
 
-log = logging.getLogger(__name__)
 
 _PARAGRAPH_RE = re.compile(r"\n{2,}")
 # odd 64-bit multipliers for the n-gram hashes (splitmix64 constants)
@@ -200,28 +198,12 @@ def repetition_reason(text: str, c: NgramRepetitionConfig) -> str | None:
     return None
 
 
-class NgramRepetition(Filter):
+class NgramRepetition(LanguageScopedTextFilter):
     name = "ngram-repetition"
     reads = ("text", "language")
     writes = ()
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = NgramRepetitionConfig
 
-    def setup(self) -> None:
-        self._languages = set(self.config.languages) if self.config.languages is not None else None
-
-    def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_languages"):
-            self.setup()
-        reasons: list[str | None] = []
-        for text, lang in zip(batch.column("text").to_pylist(), batch.column("language").to_pylist()):
-            if text is None:
-                reasons.append("no-text")
-            elif self._languages is not None and lang is not None and lang not in self._languages:
-                reasons.append(None)
-            else:
-                reasons.append(repetition_reason(text, self.config))
-        n_missing = reasons.count("no-text")
-        if n_missing:
-            log.warning("ngram-repetition: %d of %d records have no text (dropped as no-text)", n_missing, len(reasons))
-        return reasons
+    def text_reason(self, text: str) -> str | None:
+        return repetition_reason(text, self.config)
