@@ -38,6 +38,16 @@ def wet_texts(data: Path) -> list[str]:
         return [json.loads(line)["text"] for line in f]
 
 
+def best_time(fn, repeat: int) -> float:
+    """The fastest of `repeat` wall-clock runs of fn() (the others carry machine noise)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def bench_signatures(texts: list[str], repeat: int, batch: int = 256) -> list[dict]:
     from datasketch import MinHash
 
@@ -45,12 +55,7 @@ def bench_signatures(texts: list[str], repeat: int, batch: int = 256) -> list[di
     rows = []
 
     def best(fn):
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
+        return best_time(fn, repeat)
 
     def ds_shingles():
         # datasketch is fed the same shingles; building them from pre-split words is its share

@@ -34,7 +34,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.minhash import extraction_versions, jaccard, shingle_set  # noqa: E402
+from bench.minhash import best_time, extraction_versions, jaccard, shingle_set  # noqa: E402
 from dedup.components import connected_components_local  # noqa: E402
 from dedup.lsh import band_keys, s_curve  # noqa: E402
 from dedup.minhash import MinHashConfig, bucket_edges, bucket_rows, lsh_shape, node_ids  # noqa: E402
@@ -158,12 +158,7 @@ def bench_speed(texts: list[str], repeat: int, batch: int = 256) -> dict:
     sh = ds_shingles(texts)
 
     def best(fn):
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
+        return best_time(fn, repeat)
 
     t_ours = best(lambda: [signatures(arr[i : i + batch], num_perm=128, seed=1) for i in range(0, len(texts), batch)])
     t_ds = best(lambda: MinHash.bulk(sh, num_perm=128, seed=1))
