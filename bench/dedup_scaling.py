@@ -17,10 +17,11 @@ Per size, Ray is started afresh (so each worker's peak memory belongs to that si
 runs as the runner runs it: `MinHashDedup.run(read_parquet)` then `stage_io.write_kept`. Phases
 (driver wall clock; `connected_components` is wrapped to materialise its input first, which only
 moves where that work is waited for):
-- signatures: read + `bucket_rows` (MinHash, band keys) + the bucket shuffle + star edges;
-  `sig_task_s` is the sum of `bucket_rows` task time measured inside the workers;
+- signatures: read + `signature_rows` (MinHash, band keys) + the bucket shuffle + star edges +
+  the two verify joins; `sig_task_s` is the sum of `signature_rows` task time inside the workers;
 - components: the large-star / small-star rounds;
-- decide: re-read, the cogroup shuffle on id, drop/keep, write.
+- decide: re-read, drop/keep against the broadcast drop set (or the cogroup shuffle on id when
+  the drop set is over `broadcast_max_bytes`), write.
 Worker memory: a driver thread samples /proc/PID/status of every Ray worker process descended
 from this driver every 0.2 s: VmHWM (the kernel's own peak RSS of the process, so no peak is
 missed between samples while the process lives) and RssAnon (private heap; RSS also counts the
@@ -269,7 +270,7 @@ class Phases:
         self._saved = {}
 
     def __enter__(self):
-        real_cc, real_rows, timing_dir = minhash_mod.connected_components, minhash_mod.bucket_rows, self.timing_dir
+        real_cc, real_rows, timing_dir = minhash_mod.connected_components, minhash_mod.signature_rows, self.timing_dir
 
         def cc(edges, *args, **kwargs):
             self.cc_enter = time.perf_counter()
@@ -287,8 +288,8 @@ class Phases:
                 f.write(f"{time.perf_counter() - t:.6f} {batch.num_rows}\n")
             return out
 
-        self._saved = {"connected_components": real_cc, "bucket_rows": real_rows}
-        minhash_mod.connected_components, minhash_mod.bucket_rows = cc, timed_rows
+        self._saved = {"connected_components": real_cc, "signature_rows": real_rows}
+        minhash_mod.connected_components, minhash_mod.signature_rows = cc, timed_rows
         logging.getLogger("dedup.components").addHandler(self._RoundCounter(self))
         return self
 
@@ -446,6 +447,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=None, help="where corpora and outputs go (default: a temp folder, removed)")
     ap.add_argument("--keep", action="store_true", help="keep each size's corpus and output")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="stage config changes, e.g. verify=false num_perm=128")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("dedup.components").setLevel(logging.INFO)  # rounds are counted from its log
@@ -454,12 +456,12 @@ def main(argv=None) -> int:
         print(f"shared data not found under {data}", file=sys.stderr)
         return 2
     sizes = args.sizes or [s for s in (10_000, 100_000, 1_000_000, 10_000_000) if s <= args.max]
-    cfg = MinHashConfig()
+    cfg = MinHashConfig(**{k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     bands, rows = lsh_shape(cfg)
     t = time.perf_counter()
     stream = WordStream(data)
     print(f"word stream: {stream.n} words of {len(stream.doc_lengths)} real texts ({time.perf_counter() - t:.1f}s); "
-          f"dedup-minhash defaults: {bands} bands x {rows} rows, threshold {cfg.threshold}; "
+          f"dedup-minhash {cfg.model_dump(exclude_defaults=True) or 'defaults'}: {bands} bands x {rows} rows, threshold {cfg.threshold}; "
           f"dup rate {args.dup_rate}, edits {args.edit_min}-{args.edit_max} per word; {args.cpus} CPUs", flush=True)
     work = args.workdir or tempfile.mkdtemp(prefix="dedup-scaling-")
     os.makedirs(work, exist_ok=True)

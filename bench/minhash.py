@@ -1,7 +1,9 @@
 """MinHash dedup benchmarks on the shared data (../shared/data):
 
-1. signatures: docs/s of dedup.signatures against datasketch.MinHash.bulk on the same 699
-   Common Crawl WET documents (both schemes, both shingle hashes), best of --repeat runs;
+1. signatures: docs/s of dedup.signatures against datasketch's MinHash.bulk and update_batch on
+   the same 699 Common Crawl WET documents (both schemes, both shingle hashes), best of --repeat
+   runs; signatures identical to datasketch's, and the Jaccard estimate error of both against
+   exact shingle Jaccard on documents paired with edited copies;
 2. quality: the article-extraction benchmark's 181 pages x 9 versions (ground truth + 8
    extractors' outputs) as a near-duplicate set; pair recall at exact 5-gram Jaccard >= the
    threshold, candidate-edge precision, cross-page merges, with and without `verify`;
@@ -25,9 +27,8 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dedup.components import connected_components_local  # noqa: E402
 from dedup.lsh import s_curve  # noqa: E402
-from dedup.minhash import MinHashConfig, bucket_edges, bucket_rows, lsh_shape, node_ids  # noqa: E402
+from dedup.minhash import MinHashConfig, cluster_local, lsh_shape, node_ids  # noqa: E402
 from dedup.signatures import signatures, word_lists  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
 from pipeline.schema import documents_from_rows  # noqa: E402
@@ -53,6 +54,7 @@ def bench_signatures(texts: list[str], repeat: int, batch: int = 256) -> list[di
 
     arr = pa.array(texts, pa.string())
     rows = []
+    num_perm = MinHashConfig().num_perm
 
     def best(fn):
         return best_time(fn, repeat)
@@ -66,25 +68,80 @@ def bench_signatures(texts: list[str], repeat: int, batch: int = 256) -> list[di
             out.append([" ".join(ws[i : i + k]).encode() for i in range(len(ws) - k + 1)] if ws else [])
         return out
 
+    def ds_update_batch(scheme):
+        out = []
+        for shingles in ds_shingles():
+            m = MinHash(num_perm=num_perm, seed=1, scheme=scheme)
+            m.update_batch(shingles)
+            out.append(m)
+        return out
+
+    def ours_all(scheme, hash_name):
+        return np.vstack([
+            signatures(arr[i : i + batch], n=5, num_perm=num_perm, seed=1, scheme=scheme, hash_name=hash_name)[0]
+            for i in range(0, len(texts), batch)
+        ])
+
     sh = ds_shingles()
     n_shingles = sum(map(len, sh))
+    pair_texts = near_duplicate_pairs(texts)
     for scheme in ("affine32", "legacy"):
         # datasketch as commonly used: its default sha1_hash32, one MinHash per document
-        t_ds = best(lambda: MinHash.bulk(ds_shingles(), num_perm=128, seed=1, scheme=scheme))
+        t_bulk = best(lambda: MinHash.bulk(ds_shingles(), num_perm=num_perm, seed=1, scheme=scheme))
+        t_upd = best(lambda: ds_update_batch(scheme))
+        reference = np.vstack([m.hashvalues for m in MinHash.bulk(sh, num_perm=num_perm, seed=1, scheme=scheme)])
         for hash_name in ("sha1", "xxh3"):
-            def ours():
-                for i in range(0, len(texts), batch):
-                    signatures(arr[i : i + batch], n=5, num_perm=128, seed=1, scheme=scheme, hash_name=hash_name)
-
-            t_ours = best(ours)
+            t_ours = best(lambda: ours_all(scheme, hash_name))
+            sig = ours_all(scheme, hash_name).astype(reference.dtype)
             rows.append({
-                "scheme": scheme, "ours": hash_name, "datasketch_sha1_docs_s": round(len(texts) / t_ds),
-                "ours_docs_s": round(len(texts) / t_ours), "speedup": round(t_ds / t_ours, 2),
+                "scheme": scheme, "ours": hash_name,
+                "bulk_docs_s": round(len(texts) / t_bulk), "update_batch_docs_s": round(len(texts) / t_upd),
+                "ours_docs_s": round(len(texts) / t_ours), "vs_bulk": round(t_bulk / t_ours, 2),
+                "vs_update_batch": round(t_upd / t_ours, 2),
+                "identical_to_datasketch": f"{int((sig == reference).all(axis=1).sum())}/{len(texts)}",
+                **estimate_error(pair_texts, scheme, hash_name, num_perm),
             })
-    print(f"signatures: {len(texts)} WET docs, {n_shingles / len(texts):.0f} shingles/doc, 128 permutations, best of {repeat}")
+    print(f"signatures: {len(texts)} WET docs, {n_shingles / len(texts):.0f} shingles/doc, {num_perm} permutations (the default), best of {repeat}")
     for r in rows:
         print("  " + "  ".join(f"{k}={v}" for k, v in r.items()))
     return rows
+
+
+def near_duplicate_pairs(texts: list[str], n_docs: int = 300, seed: int = 0) -> list[str]:
+    """[doc, edited copy] x n_docs: each copy has words replaced with probability 0.02-0.2 by
+    other words of the document, so pair Jaccards spread over the range that matters."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k, i in enumerate(rng.permutation(len(texts))[:n_docs]):
+        words = texts[i].split()
+        if len(words) < 50:
+            continue
+        p = (0.02, 0.05, 0.1, 0.2)[k % 4]
+        edited = [words[rng.integers(len(words))] if rng.random() < p else w for w in words]
+        out += [texts[i], " ".join(edited)]
+    return out
+
+
+def estimate_error(pair_texts: list[str], scheme: str, hash_name: str, num_perm: int) -> dict:
+    """Mean |estimate - exact shingle Jaccard| over the pairs, ours and datasketch's bulk()."""
+    from datasketch import MinHash
+
+    arr = pa.array(pair_texts, pa.string())
+    shingles = []
+    for ws in word_lists(arr).to_pylist():
+        ws = ws or []
+        k = min(5, len(ws))
+        shingles.append([" ".join(ws[i : i + k]).encode() for i in range(len(ws) - k + 1)] if ws else [])
+    ours = signatures(arr, n=5, num_perm=num_perm, seed=1, scheme=scheme, hash_name=hash_name)[0]
+    theirs = np.vstack([m.hashvalues for m in MinHash.bulk(shingles, num_perm=num_perm, seed=1, scheme=scheme)])
+    exact = [len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(shingles[::2], shingles[1::2])]
+
+    def err(sig):
+        est = np.mean(sig[::2] == sig[1::2], axis=1)
+        return round(float(np.mean(np.abs(est - np.array(exact)))), 4)
+
+    return {"pairs": len(exact), "mean_jaccard": round(float(np.mean(exact)), 3),
+            "jaccard_err_ours": err(ours), "jaccard_err_datasketch": err(theirs)}
 
 
 def extraction_versions(data: Path) -> list[dict]:
@@ -113,13 +170,11 @@ def jaccard(a: set, b: set) -> float:
 
 
 def run_local(docs: list[dict], cfg: MinHashConfig) -> tuple[dict, int, int]:
-    """The stage's steps in this process, the whole set as one partition: (labels, candidate
-    edges, components rounds)."""
+    """The stage's steps in this process, the whole set as one partition: (labels, the edges
+    components ran on (verified when cfg.verify), components rounds)."""
     table = documents_from_rows([{"id": d["id"], "text": d["text"], "language": "en"} for d in docs])
-    bands, rows = lsh_shape(cfg)
-    buckets = bucket_rows(table, cfg, seed=0, bands=bands, rows=rows)
-    edges = bucket_edges(buckets, verify=cfg.verify, threshold=cfg.threshold)
-    labels, rounds = connected_components_local(edges)
+    out = cluster_local(table, cfg, seed=0)
+    labels, edges, rounds = out["labels"], out["edges"], out["rounds"]
     ids = dict(zip(node_ids(labels.column("node")).to_pylist(), node_ids(labels.column("label")).to_pylist()))
     pairs = set(zip(node_ids(edges.column("u")).to_pylist(), node_ids(edges.column("v")).to_pylist()))
     return ids, pairs, rounds

@@ -9,6 +9,8 @@ import pytest
 from dedup.lsh import band_keys, detection_probability, optimal_param, s_curve
 from dedup.minhash import MinHashDedup, lsh_shape, node_keys
 from dedup.signatures import shingles, signatures, word_lists, xxh3_shingle_hash
+from dedup.signatures import bottom_k, minhash_signatures, shingle_hashes
+from dedup.verify import estimate
 from pipeline import stage_io
 from pipeline.schema import documents_from_rows
 from pipeline.stage import RunContext
@@ -132,8 +134,10 @@ def corpus():
     b = text(20)
     c = text(30)
     chain0 = text(40)
-    chain1 = edit(chain0, [30, 120, 210], seed=2)  # 3 edits
-    chain2 = edit(chain1, [60, 150, 270], seed=3)  # 3 more: 6 edits away from chain0
+    chain1 = edit(chain0, [30, 90, 150, 210], seed=2)  # 4 edits: Jaccard ~0.87
+    chain2 = edit(chain1, [60, 120, 180, 240], seed=3)  # 4 more: ~0.76 from chain0
+    v_base = text(60)
+    v_far = edit(v_base, range(7, 300, 27), seed=10)  # 11 edits: Jaccard ~0.69
     docs = [
         # exact copies: the most recent crawl is kept
         {"id": "a-old", "text": " ".join(a), "crawl_date": D2020, "language": "en"},
@@ -145,10 +149,13 @@ def corpus():
         {"id": "c2", "text": " ".join(c), "crawl_date": None, "language": "en"},
         {"id": "c1", "text": " ".join(c), "crawl_date": None, "language": "en"},
         {"id": "c-fr", "text": " ".join(c), "crawl_date": None, "language": "fr"},
-        # chain: 0~1 and 1~2, but 0 and 2 share no bucket; the newest (2) is kept for all three
+        # chain: 0~1 and 1~2 linked, 0-2 not (below the threshold); components keep the newest (2) for all three
         {"id": "chain-0", "text": " ".join(chain0), "crawl_date": D2020, "language": "en"},
         {"id": "chain-1", "text": " ".join(chain1), "crawl_date": D2020, "language": "en"},
         {"id": "chain-2", "text": " ".join(chain2), "crawl_date": D2021, "language": "en"},
+        # one band in common but far below the threshold: linked only without `verify`
+        {"id": "v-base", "text": " ".join(v_base), "crawl_date": D2021, "language": "en"},
+        {"id": "v-far", "text": " ".join(v_far), "crawl_date": D2020, "language": "en"},
         # unrelated and empty documents are kept
         {"id": "u1", "text": " ".join(text(50)), "crawl_date": D2020, "language": "en"},
         {"id": "u2", "text": "A short unrelated note.", "crawl_date": D2020, "language": "en"},
@@ -167,11 +174,24 @@ EXPECTED_DROPS = {
 }
 
 
+def pair_signals(t1: str, t2: str, cfg) -> tuple[float, bool, float]:
+    """(exact shingle Jaccard, share an LSH bucket, verify's estimated Jaccard) under `cfg`, seed 0."""
+    a, b = set(shingles(t1, cfg.ngram)), set(shingles(t2, cfg.ngram))
+    bands, rows = lsh_shape(cfg)
+    hv, counts = shingle_hashes(pa.array([t1, t2]), cfg.ngram, cfg.shingle_hash)
+    keys = band_keys(minhash_signatures(hv, counts, cfg.num_perm, 0, cfg.scheme), bands, rows, np.zeros(2, dtype=np.uint64))
+    sk = bottom_k(hv, counts, cfg.verify_k, 0)
+    return len(a & b) / len(a | b), bool((keys[0] == keys[1]).any()), float(estimate(sk[:1], sk[1:])[0])
+
+
 def shared_bucket(t1: str, t2: str, cfg) -> bool:
-    b, r = lsh_shape(cfg)
-    sig, _ = signatures(pa.array([t1, t2]), n=cfg.ngram, num_perm=cfg.num_perm, seed=0, scheme=cfg.scheme, hash_name=cfg.shingle_hash)
-    keys = band_keys(sig, b, r, np.zeros(2, dtype=np.uint64))
-    return bool((keys[0] == keys[1]).any())
+    return pair_signals(t1, t2, cfg)[1]
+
+
+def linked(t1: str, t2: str, cfg) -> bool:
+    """Whether the stage makes an edge between the two: a shared bucket, and verified if asked."""
+    _, shared, est = pair_signals(t1, t2, cfg)
+    return shared and (not cfg.verify or est >= cfg.verify_threshold)
 
 
 def run_stage(tmp_path, ray, rows, **config):
@@ -192,19 +212,30 @@ def run_stage(tmp_path, ray, rows, **config):
 def test_minhash_decisions_on_ray(tmp_path, sort_shuffle, verify):
     docs = corpus()
     by_id = {d["id"]: d["text"] for d in docs}
-    cfg = MinHashDedup.Config()
+    cfg = MinHashDedup.Config(verify=verify)
     # preconditions of the hand-made corpus, so the decisions below test the stage, not luck
-    assert shared_bucket(by_id["b-short"], by_id["b-long"], cfg)
-    assert shared_bucket(by_id["chain-0"], by_id["chain-1"], cfg) and shared_bucket(by_id["chain-1"], by_id["chain-2"], cfg)
-    assert not shared_bucket(by_id["chain-0"], by_id["chain-2"], cfg)
-    assert not shared_bucket(by_id["a-new"], by_id["u1"], cfg)
+    assert linked(by_id["b-short"], by_id["b-long"], cfg)
+    assert linked(by_id["chain-0"], by_id["chain-1"], cfg) and linked(by_id["chain-1"], by_id["chain-2"], cfg)
+    assert not linked(by_id["a-new"], by_id["u1"], cfg)
+    j_far, shared_far, est_far = pair_signals(by_id["v-base"], by_id["v-far"], cfg)
+    assert j_far < 0.75 and shared_far and est_far < cfg.verify_threshold
 
     kept, dropped = run_stage(tmp_path, sort_shuffle, docs, verify=verify)
-    assert {i: d["duplicate_of"] for i, d in dropped.items()} == EXPECTED_DROPS
+    expected = dict(EXPECTED_DROPS, **({} if verify else {"v-far": "v-base"}))
+    assert {i: d["duplicate_of"] for i, d in dropped.items()} == expected
     assert {d["reason"] for d in dropped.values()} == {"near-duplicate"}
     assert {d["stage"] for d in dropped.values()} == {"dedup-minhash"}
-    assert kept == sorted(set(by_id) - set(EXPECTED_DROPS))
+    assert kept == sorted(set(by_id) - set(expected))
     assert dropped["a-old"]["text"] == by_id["a-old"]  # the dropped record is the full document
+
+
+@pytest.mark.ray
+def test_minhash_decide_by_shuffle_equals_broadcast(tmp_path, sort_shuffle):
+    """A drop set over `broadcast_max_bytes` goes through the cogroup shuffle on id instead:
+    the same decisions."""
+    kept, dropped = run_stage(tmp_path, sort_shuffle, corpus(), broadcast_max_bytes=0)
+    assert {i: d["duplicate_of"] for i, d in dropped.items()} == EXPECTED_DROPS
+    assert kept == sorted({d["id"] for d in corpus()} - set(EXPECTED_DROPS))
 
 
 @pytest.mark.ray
