@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import stage_io
-from pipeline.schema import LEDGER_SCHEMA
+from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, LEDGER_SCHEMA
+
+MIX_COLUMNS = ("bucket", "repeats", "anneal")
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,12 @@ def _ledger_dataset(outcomes):
     )
     last_stage = outcomes[-1].name
 
+    # the mix's choices (bucket, copies, annealing set) travel with each record
     def kept_rows(batch: pa.Table) -> pa.Table:
         n = batch.num_rows
         return pa.Table.from_arrays(
             [batch.column("id"), pa.array([last_stage] * n, pa.string()), pa.array(["kept"] * n, pa.string()),
-             pa.nulls(n, pa.string()), pa.nulls(n, pa.string())],
+             pa.nulls(n, pa.string()), pa.nulls(n, pa.string()), *(batch.column(c) for c in MIX_COLUMNS)],
             schema=LEDGER_SCHEMA,
         )
 
@@ -45,20 +48,20 @@ def _ledger_dataset(outcomes):
         n = batch.num_rows
         return pa.Table.from_arrays(
             [batch.column("id"), batch.column("stage"), pa.array(["dropped"] * n, pa.string()),
-             batch.column("reason"), batch.column("duplicate_of")],
+             batch.column("reason"), batch.column("duplicate_of"), batch.column("bucket"),
+             pa.nulls(n, pa.int32()), pa.nulls(n, pa.bool_())],
             schema=LEDGER_SCHEMA,
         )
 
     parts = [
-        ray.data.read_parquet(stage_io.parquet_files(final_kept_dir)).select_columns(["id"]).map_batches(
-            kept_rows, batch_format="pyarrow"
-        )
+        ray.data.read_parquet(stage_io.parquet_files(final_kept_dir), schema=DOCUMENT_SCHEMA)
+        .select_columns(["id", *MIX_COLUMNS]).map_batches(kept_rows, batch_format="pyarrow")
     ]
     if dropped_files:
         parts.append(
-            ray.data.read_parquet(dropped_files).select_columns(["id", "stage", "reason", "duplicate_of"]).map_batches(
-                dropped_rows, batch_format="pyarrow"
-            )
+            ray.data.read_parquet(dropped_files, schema=DROPPED_SCHEMA)
+            .select_columns(["id", "stage", "reason", "duplicate_of", "bucket"])
+            .map_batches(dropped_rows, batch_format="pyarrow")
         )
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     return ds.sort("record_id")
@@ -153,6 +156,11 @@ def build_summary(output_dir: str, outcomes) -> dict:
         "stages": stages,
         "ledger": {"rows": ledger["rows"], "files": ledger["files"]},
     }
+    from pipeline.mix.summary import mix_section
+
+    mix = mix_section(outcomes)
+    if mix is not None:
+        summary["mix"] = mix
     with open(os.path.join(output_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
     if problems:

@@ -1,7 +1,7 @@
 """The "mix" section of summary.json, rendered without assuming its shape: a mapping of
 name -> mapping of values becomes a table (and a grouped bar chart of its numeric columns),
 scalars become a key/value table, a list of objects becomes a table, anything else is shown
-as JSON."""
+as JSON. The mix stage's own section (a "buckets" mapping among others) is shown part by part."""
 from __future__ import annotations
 
 import json
@@ -32,9 +32,39 @@ def _rows(mix) -> tuple[list[tuple[str, dict]], dict]:
     return [], {}
 
 
-def render(mix) -> str:
+# the parts of the mix stage's own section (pipeline/mix/summary.py), in page order
+_PARTS = (
+    ("buckets", "Buckets: achieved token shares against the targets, repetition factors"),
+    ("total_tokens", "Total tokens"),
+    ("unmet", "Targets not met"),
+    ("languages", "Languages: token shares of the shards"),
+    ("topics", "Topics: token shares of the shards"),
+    ("anneal", "Annealing set (shards/anneal/)"),
+)
+
+
+def _render_parts(mix: dict) -> str:
+    parts = []
+    for key, title in _PARTS:
+        if key not in mix:
+            continue
+        value = mix[key]
+        if key == "unmet" and not value:
+            body = note("Every target is met within the tolerance.")
+        else:
+            body = render(value, f"mix-{key}", title)
+        parts.append(f"<h3>{esc(title)}</h3>\n{body}")
+    rest = {k: v for k, v in mix.items() if k not in dict(_PARTS)}
+    if rest:
+        parts.append(render(rest, "mix-other"))
+    return "\n".join(parts)
+
+
+def render(mix, prefix: str = "mix", title: str = "Mix: achieved against targets") -> str:
     if mix is None:
         return note("The mix stage did not run: summary.json has no \"mix\" section.")
+    if isinstance(mix, dict) and isinstance(mix.get("buckets"), dict):
+        return _render_parts(mix)
     rows, loose = _rows(mix)
     if not rows and not loose:
         return f"<pre>{esc(json.dumps(mix, indent=2, sort_keys=True, ensure_ascii=False))}</pre>"
@@ -59,5 +89,5 @@ def render(mix) -> str:
             else:
                 series = {c: [grid[i][j] for i in range(len(names))] for j, c in enumerate(numeric)}
                 cats = names
-            parts.append(figure(report_plots.grouped_bars(cats, series, "mix", "Mix: achieved against targets")))
+            parts.append(figure(report_plots.grouped_bars(cats, series, prefix, title)))
     return "\n".join(parts)

@@ -34,6 +34,10 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("annotations", pa.string()),
         pa.field("token_count", pa.int64()),
         pa.field("tokens", pa.list_(pa.int32())),
+        # stage mix: copies of the document in its bucket's shards (null: 1, no mix ran)
+        pa.field("repeats", pa.int32()),
+        # stage mix: also written to the annealing shards (top quality slice of code / math)
+        pa.field("anneal", pa.bool_()),
     ]
 )
 
@@ -52,6 +56,10 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("decision", pa.string(), nullable=False),  # "kept" | "dropped"
         pa.field("reason", pa.string()),
         pa.field("duplicate_of", pa.string()),
+        # the mix's choices for the record (null where no mix ran): bucket, copies, anneal set
+        pa.field("bucket", pa.string()),
+        pa.field("repeats", pa.int32()),
+        pa.field("anneal", pa.bool_()),
     ]
 )
 

@@ -1,11 +1,17 @@
-"""Stage `shard`: the kept documents, in a seeded random order, as Megatron `.bin/.idx` shards
-under `<output_dir>/shards/`, plus `<output_dir>/manifest.json`.
+"""Stage `shard`: the kept documents, in a seeded random order, as Megatron `.bin/.idx` shards,
+plus `<output_dir>/manifest.json`.
 
-Order: each document gets the key xxh64(id, seed=run seed); Ray sorts globally by (key, id), so
-the permutation depends only on the ids and the seed (ids are unique, so no ties), never on
-partitioning or run order. Each document is one Megatron sequence (its tokens, which end with
-<|end_of_text|> from stage `tokenize`); a shard is closed before a document would push it past
-`max_tokens_per_shard` (a single longer document gets a shard of its own).
+Folders: documents with a `bucket` (stage `assign-bucket`) go to `shards/<bucket>/`, each written
+`repeats` times (stage `mix`; null: once); documents marked `anneal` are written once more to
+`shards/anneal/`, the annealing set (it is extra: they stay in their bucket too). Documents
+without a bucket (no mix in the pipeline) go to `shards/` itself.
+
+Order: each copy gets the key xxh64(id, seed=run seed) (copy k > 0 of a repeated document: the
+same with salt `copy:k`, so its copies land far apart); Ray sorts globally by (folder, key, id,
+copy), so the permutation depends only on the ids, the copies and the seed (ids are unique, so
+no ties), never on partitioning or run order. Each copy is one Megatron sequence (its tokens,
+which end with <|end_of_text|> from stage `tokenize`); a shard is closed before a document
+would push it past `max_tokens_per_shard` (a single longer document gets a shard of its own).
 
 Writing: the driver streams the sorted rows (iter_batches, one block in memory at a time) into
 one writer, which is fine at this scale: it writes ~200 M tokens/s (measured, 20 M tokens), while
@@ -21,17 +27,23 @@ import logging
 import os
 import shutil
 import uuid
+from collections import Counter
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
+from pipeline.mix.keys import seeded_keys
+from pipeline.shard_set import ShardSet, flat_and_lengths
 from pipeline.stage import Resources, SinkStage, StageConfig
 
 log = logging.getLogger(__name__)
 
-KEY = "_shard_key"  # temporary sort column; never leaves this stage
+# temporary sort columns; they never leave this stage
+FOLDER, KEY, COPY = "_shard_folder", "_shard_key", "_shard_copy"
+ANNEAL = "anneal"  # folder of the annealing set
 
 
 class ShardConfig(StageConfig):
@@ -51,25 +63,23 @@ class InvalidShardInput(ValueError):
     not drop (the ledger takes their input as the final kept set), so this stops the run."""
 
 
-def flat_and_lengths(tokens: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """A list column as (all values back to back, length per row); null rows have length 0.
-    Read through the offsets (not flatten(), which skips values under null rows)."""
-    if isinstance(tokens, pa.ChunkedArray):
-        tokens = tokens.combine_chunks() if tokens.num_chunks else pa.array([], tokens.type)
-    offsets = tokens.offsets.to_numpy().astype(np.int64)
-    flat = tokens.values.slice(offsets[0], offsets[-1] - offsets[0]).to_numpy(zero_copy_only=False)
-    return flat, np.diff(offsets)
-
-
-def shuffle_keys(ids: list[str], seed: int) -> np.ndarray:
-    import xxhash
-
-    s = seed % 2**64  # xxh64 seeds are unsigned 64-bit
-    return np.fromiter((xxhash.xxh64_intdigest(i.encode("utf-8"), seed=s) for i in ids), dtype=np.uint64, count=len(ids))
+def copy_keys(ids: list[str], copies: np.ndarray, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One (id, key, copy index) per copy: copy 0 keeps the document's own key, copy k > 0 gets
+    the key of salt `copy:k`, so the copies of a repeated document are spread over the order."""
+    out_ids, out_keys, out_copy = [], [], []
+    for k in range(int(copies.max()) if copies.size else 0):
+        sel = np.flatnonzero(copies > k)
+        chosen = [ids[i] for i in sel.tolist()]
+        out_ids += chosen
+        out_keys.append(seeded_keys(chosen, seed, f"copy:{k}" if k else ""))
+        out_copy.append(np.full(sel.size, k, dtype=np.int32))
+    keys = np.concatenate(out_keys) if out_keys else np.zeros(0, np.uint64)
+    return out_ids, keys, np.concatenate(out_copy) if out_copy else np.zeros(0, np.int32)
 
 
 class _PrepareBatch:
-    """Ray task: check each document, add the sort key, keep only what the writer needs."""
+    """Ray task: check each document, expand it into its copies (its bucket's, plus one in the
+    annealing set when marked), add the sort keys, keep only what the writer needs."""
 
     def __init__(self, seed: int, n_vocab: int, eot_id: int | None):
         self.seed, self.n_vocab, self.eot_id = seed, n_vocab, eot_id
@@ -78,18 +88,35 @@ class _PrepareBatch:
         ids = batch.column("id").to_pylist()
         tokens = batch.column("tokens").combine_chunks() if batch.num_rows else pa.array([], pa.list_(pa.int32()))
         counts = batch.column("token_count").to_pylist() if "token_count" in batch.column_names else [None] * len(ids)
+        repeats = pc.fill_null(batch.column("repeats"), 1).to_numpy(zero_copy_only=False).astype(np.int64)
+        anneal = pc.fill_null(batch.column("anneal"), False).to_numpy(zero_copy_only=False)
         problems = self.check(ids, tokens, counts)
+        problems += [(ids[k], f"no-copies:repeats {repeats[k]}") for k in np.flatnonzero((repeats < 1) & ~anneal).tolist()]
         if problems:
             raise InvalidShardInput(
                 f"stage shard: {len(problems)} of {len(ids)} documents in a batch cannot be written, e.g. "
                 + "; ".join(f"{rid}: {why}" for rid, why in problems[:5])
                 + " (is stage `tokenize` in the pipeline, with the same tokenizer?)"
             )
+        position = {rid: k for k, rid in enumerate(ids)}
+        copy_ids, keys, copy_no = copy_keys(ids, np.maximum(repeats, 0), self.seed)
+        anneal_idx = np.flatnonzero(anneal)
+        rows = np.array([position[i] for i in copy_ids] + anneal_idx.tolist(), dtype=np.int64)
+        buckets = pc.fill_null(batch.column("bucket"), "")
+        folders = pa.concat_arrays([buckets.take(rows[: len(copy_ids)]).combine_chunks(),
+                                    pa.array([ANNEAL] * anneal_idx.size, pa.string())])
+        anneal_keys = seeded_keys([ids[i] for i in anneal_idx.tolist()], self.seed, ANNEAL)
+        take = pa.array(rows)
         return pa.table(
             {
-                KEY: pa.array(shuffle_keys(ids, self.seed), pa.uint64()),
-                "id": batch.column("id"),
-                "tokens": tokens.cast(pa.list_(pa.int32())),
+                FOLDER: folders,
+                KEY: pa.array(np.concatenate([keys, anneal_keys]), pa.uint64()),
+                "id": batch.column("id").take(take),
+                COPY: pa.array(np.concatenate([copy_no, np.zeros(anneal_idx.size, np.int32)]), pa.int32()),
+                "bucket": buckets.take(take),
+                "language": batch.column("language").take(take),
+                "topic": batch.column("topic").take(take),
+                "tokens": tokens.take(take).cast(pa.list_(pa.int32())),
             }
         )
 
@@ -121,53 +148,36 @@ class _PrepareBatch:
         return problems
 
 
-class _ShardSet:
-    """Writes consecutive shards, opening the next one when the current one is full."""
+class _Totals:
+    """What the main (non-anneal) shards hold, per bucket, language and topic: the mix report."""
 
-    def __init__(self, folder: str, prefix: str, max_tokens: int, dtype):
-        from pipeline.megatron import MegatronWriter
+    def __init__(self):
+        self.tokens = {"buckets": Counter(), "languages": Counter(), "topics": Counter()}
+        self.sequences: Counter = Counter()
+        self.documents: Counter = Counter()
 
-        self._writer_cls = MegatronWriter
-        self.folder, self.prefix, self.max_tokens, self.dtype = folder, prefix, max_tokens, dtype
-        self.shards: list[dict] = []
-        self.writer = None
+    def add(self, batch: pa.Table, lengths: np.ndarray) -> None:
+        for name, column in (("buckets", "bucket"), ("languages", "language"), ("topics", "topic")):
+            sums = pa.table({"k": pc.fill_null(batch.column(column), "unknown"), "n": pa.array(lengths)})
+            sums = sums.group_by("k").aggregate([("n", "sum")])
+            self.tokens[name].update(dict(zip(sums.column("k").to_pylist(), sums.column("n_sum").to_pylist())))
+        bucket = batch.column("bucket")[0].as_py()  # one folder, so one bucket per call
+        self.sequences[bucket] += batch.num_rows
+        self.documents[bucket] += int(pc.sum(pc.equal(batch.column(COPY), 0)).as_py() or 0)
 
-    def _open(self):
-        self.writer = self._writer_cls(os.path.join(self.folder, f"{self.prefix}_{len(self.shards):05d}"), self.dtype)
-
-    def _flush(self, flat: np.ndarray, lengths: np.ndarray, a: int, b: int, offsets: np.ndarray) -> None:
-        if b > a:
-            self.writer.add_many(flat[offsets[a] : offsets[b]], lengths[a:b])
-
-    def add_batch(self, flat: np.ndarray, lengths: np.ndarray) -> None:
-        offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        start = 0
-        for k, n in enumerate(lengths.tolist()):
-            if self.writer is None:
-                self._open()
-            elif self.writer.tokens + int(offsets[k] - offsets[start]) + n > self.max_tokens and (
-                self.writer.documents or k > start
-            ):
-                self._flush(flat, lengths, start, k, offsets)
-                start = k
-                self.close_current()
-                self._open()
-        self._flush(flat, lengths, start, lengths.size, offsets)
-
-    def close_current(self) -> None:
-        if self.writer is not None:
-            self.shards.append(self.writer.close())
-            self.writer = None
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
+    def report(self) -> dict:
+        out = {}
+        for name, counter in self.tokens.items():
+            total = sum(counter.values())
+            out[name] = {k: {"tokens": n, "share": n / total} for k, n in sorted(counter.items())}
+        for b, v in out["buckets"].items():
+            v.update(documents=self.documents[b], sequences=self.sequences[b])
+        return out
 
 
 class WriteShards(SinkStage):
     name = "shard"
-    reads = ("id", "tokens", "token_count")
+    reads = ("id", "tokens", "token_count", "bucket", "repeats", "anneal", "language", "topic")
     writes = ()
     resources = Resources(num_cpus=1)
     Config = ShardConfig
@@ -181,47 +191,82 @@ class WriteShards(SinkStage):
         dtype = optimal_dtype(spec.n_vocab)
         prep = _PrepareBatch(seed, spec.n_vocab, spec.eot_id if self.config.require_eot else None)
         keyed = ds.map_batches(prep, batch_format="pyarrow", zero_copy_batch=True)
-        ordered = keyed.sort([KEY, "id"])
+        ordered = keyed.sort([FOLDER, KEY, "id", COPY])
 
         out = os.path.join(self.ctx.output_dir, "shards")
         # write into a fresh folder, then swap it in: a rerun never mixes shards of two runs
         tmp = f"{out}.{uuid.uuid4().hex}.tmp"
         os.makedirs(tmp)
-        shards = _ShardSet(tmp, self.config.prefix, self.config.max_tokens_per_shard, dtype)
+        sets: dict[str, ShardSet] = {}
+        totals = _Totals()
         try:
             for batch in ordered.iter_batches(batch_format="pyarrow", batch_size=4096):
-                if batch.num_rows:
-                    shards.add_batch(*flat_and_lengths(batch.column("tokens")))
-            shards.close_current()
+                for folder in sorted(set(batch.column(FOLDER).to_pylist())):
+                    part = batch.filter(pc.equal(batch.column(FOLDER), folder))
+                    if folder not in sets:
+                        for done in sets.values():  # sorted by folder: earlier folders are complete
+                            done.close_current()
+                        sets[folder] = ShardSet(os.path.join(tmp, folder), self.config.prefix,
+                                                self.config.max_tokens_per_shard, dtype)
+                    flat, lengths = flat_and_lengths(part.column("tokens"))
+                    sets[folder].add_batch(flat, lengths, part.column("bucket").to_pylist())
+                    if folder != ANNEAL:
+                        totals.add(part, lengths)
+            for shard_set in sets.values():
+                shard_set.close_current()
         except BaseException:
-            shards.abort()
+            for shard_set in sets.values():
+                shard_set.abort()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
-
-        documents = sum(s["documents"] for s in shards.shards)
-        tokens_total = sum(s["tokens"] for s in shards.shards)
-        manifest = {
-            "format": "megatron-core IndexedDataset (MMIDIDX version 1), one sequence per document",
-            "tokenizer": self.config.tokenizer,
-            "vocab_size": spec.n_vocab,
-            "eot_id": spec.eot_id,
-            "dtype": dtype.name,
-            "seed": seed,
-            "order": "ascending (xxh64(utf-8 id, seed), id)",
-            "max_tokens_per_shard": self.config.max_tokens_per_shard,
-            "shards": [
-                {**s, "bin": f"shards/{s['bin']}", "idx": f"shards/{s['idx']}", "prefix": f"shards/{s['bin'][:-4]}"}
-                for s in shards.shards
-            ],
-            "totals": {"shards": len(shards.shards), "documents": documents, "tokens": tokens_total},
-        }
+        manifest = self._manifest(spec, dtype, seed, sets, totals)
         path = os.path.join(self.ctx.output_dir, "manifest.json")
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2, sort_keys=True)
             f.write("\n")
         os.replace(path + ".tmp", path)
-        log.info("shard: %d documents, %d tokens in %d shards under %s", documents, tokens_total, len(shards.shards), out)
-        return {"shards": len(shards.shards), "documents": documents, "tokens": tokens_total, "manifest": "manifest.json"}
+        t = manifest["totals"]
+        log.info("shard: %d sequences, %d tokens in %d shards under %s", t["documents"], t["tokens"], t["shards"], out)
+        facts = {"shards": t["shards"], "documents": t["documents"], "tokens": t["tokens"], "manifest": "manifest.json"}
+        if manifest["buckets"]:
+            facts["mix"] = totals.report()
+            facts["mix"]["anneal"] = manifest["anneal"]["totals"]
+        return facts
 
+    def _manifest(self, spec, dtype, seed: int, sets: dict[str, ShardSet], totals: _Totals) -> dict:
+        def entries(folder: str) -> list[dict]:
+            base = f"shards/{folder}/" if folder else "shards/"
+            return [{**s, "bin": base + s["bin"], "idx": base + s["idx"], "prefix": base + s["bin"][:-4],
+                     "bucket": folder or None} for s in sets[folder].shards]
+
+        def summed(shards: list[dict]) -> dict:
+            return {"shards": len(shards), "documents": sum(s["documents"] for s in shards),
+                    "tokens": sum(s["tokens"] for s in shards)}
+
+        main = [e for f in sorted(sets) if f != ANNEAL for e in entries(f)]
+        anneal = entries(ANNEAL) if ANNEAL in sets else []
+        main_totals = summed(main)
+        buckets = {}
+        for f in sorted(x for x in sets if x and x != ANNEAL):
+            b = summed(entries(f))
+            b["unique_documents"] = totals.documents[f]
+            b["share"] = b["tokens"] / main_totals["tokens"] if main_totals["tokens"] else 0.0
+            buckets[f] = b
+        anneal_totals = summed(anneal)
+        anneal_totals["buckets"] = dict(sorted(sum((Counter(s["bucket_tokens"]) for s in anneal), Counter()).items()))
+        return {
+            "format": "megatron-core IndexedDataset (MMIDIDX version 1), one sequence per document copy",
+            "tokenizer": self.config.tokenizer,
+            "vocab_size": spec.n_vocab,
+            "eot_id": spec.eot_id,
+            "dtype": dtype.name,
+            "seed": seed,
+            "order": "per folder, ascending (xxh64(utf-8 id, seed; copy k > 0: salt copy:k), id, copy)",
+            "max_tokens_per_shard": self.config.max_tokens_per_shard,
+            "shards": main,
+            "totals": main_totals,
+            "buckets": buckets,
+            "anneal": {"shards": anneal, "totals": anneal_totals},
+        }

@@ -1,0 +1,50 @@
+"""Stage `assign-bucket`: one bucket per document from language and scores, with its reason."""
+import json
+
+import pytest
+
+from pipeline.mix.buckets import AssignBucket
+from pipeline.schema import documents_from_rows
+from pipeline.stage import run_map_stage_local
+
+CASES = [
+    # (language, code_score, reasoning_score) -> (bucket, reason)
+    (("fr", 0.9, 0.9), ("multilingual", "language:fr")),  # language first: French code is multilingual
+    (("en", 0.9, 0.9), ("code", "code_score>=0.5")),  # code before math
+    (("en", 0.5, None), ("code", "code_score>=0.5")),  # the threshold itself passes
+    (("en", 0.49, 0.7), ("math_reasoning", "reasoning_score>=0.5")),
+    (("en", 0.1, 0.2), ("general", "below-thresholds")),
+    (("en", None, None), ("general", "no-scorer:code_score,reasoning_score")),
+    (("en", None, 0.1), ("general", "no-scorer:code_score")),
+    ((None, 0.1, 0.1), ("general", "no-language;below-thresholds")),
+    ((None, 0.8, None), ("code", "code_score>=0.5")),
+]
+
+
+def _run(cases, **config):
+    rows = [{"id": f"d{i}", "language": lang, "code_score": cs, "reasoning_score": rs, "annotations": '{"pii":{"email":1}}'}
+            for i, ((lang, cs, rs), _) in enumerate(cases)]
+    kept, dropped = run_map_stage_local(AssignBucket(AssignBucket.Config(**config)), documents_from_rows(rows), batch_size=4)
+    assert dropped.num_rows == 0 and kept.num_rows == len(rows)
+    return kept.to_pylist()
+
+
+def test_rules_and_reasons():
+    out = _run(CASES)
+    for row, (_, (bucket, reason)) in zip(out, CASES):
+        annotations = json.loads(row["annotations"])
+        assert (row["bucket"], annotations["bucket"]) == (bucket, reason), row["id"]
+        assert annotations["pii"] == {"email": 1}  # other stages' annotations stay
+
+
+def test_thresholds_columns_and_languages_come_from_config():
+    cases = [(("de", 0.6, 0.2), None), (("en", 0.6, 0.2), None), (("en", 0.3, 0.95), None)]
+    out = _run(cases, primary_languages=["en", "de"], code_threshold=0.7, reasoning_column="quality_fasttext")
+    # de is primary now; code needs 0.7; the reasoning rule reads quality_fasttext (null here)
+    assert [r["bucket"] for r in out] == ["general", "general", "general"]
+    assert json.loads(out[2]["annotations"])["bucket"] == "no-scorer:quality_fasttext"
+
+
+def test_unknown_score_column_is_a_config_error():
+    with pytest.raises(Exception):
+        AssignBucket.Config(code_column="text")
