@@ -46,7 +46,8 @@ class ExtractConfig(StageConfig):
     # Common Crawl truncates payloads at 1 MiB; bigger payloads come from other crawls, are mostly
     # data dumps, and trafilatura's time grows with the tree
     max_html_bytes: int = Field(4 * 1024 * 1024, ge=1)
-    # per-document limit (soft, see pipeline/extract_timeout.py); a typical page takes 10-30 ms,
+    # per-document limit: soft in the child (pipeline/extract_timeout.py), hard by killing the
+    # child at 1.5x + 2 s (pipeline/extract_worker.py); 0 runs in process without a limit; a typical page takes 10-30 ms,
     # pathological ones (huge tables, deep nesting) seconds
     timeout_s: float = Field(10.0, ge=0)
 
@@ -150,12 +151,22 @@ class Extract(MapStage):
         # trafilatura logs a warning per discarded page; our drop reasons already count them
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
         _trafilatura_options(self.config, fast=True)
+        # the hard limit: a child process that is killed when a page holds it past the limit,
+        # which the in-process watchdog cannot do while lxml runs C code (issue 7)
+        self._isolated = None
+        if self.config.timeout_s:
+            from pipeline.extract_worker import IsolatedExtractor
+
+            self._isolated = IsolatedExtractor(self.config)
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         payloads = batch.column("html").to_pylist()
         content_types = batch.column("content_type").to_pylist()
         urls = batch.column("url").to_pylist()
-        outcomes = [extract_document(p, ct, self.config, u) for p, ct, u in zip(payloads, content_types, urls)]
+        if self._isolated is not None:
+            outcomes = [Outcome(*o) for o in self._isolated.extract_many(payloads, content_types, urls)]
+        else:
+            outcomes = [extract_document(p, ct, self.config, u) for p, ct, u in zip(payloads, content_types, urls)]
         batch = with_column(batch, "text", [o.text for o in outcomes])
         # the raw payload is never needed again and is most of the bytes
         batch = with_column(batch, "html", pa.nulls(batch.num_rows, pa.binary()))

@@ -6,6 +6,15 @@ import os
 
 log = logging.getLogger(__name__)
 
+# where a dashboard we start listens: loopback, so that nothing on the network can submit jobs to
+# it (the dashboard has no authentication); another host only by saying so
+DASHBOARD_HOST_ENV = "CURATE_RAY_DASHBOARD_HOST"
+DEFAULT_DASHBOARD_HOST = "127.0.0.1"
+
+
+def dashboard_host() -> str:
+    return os.environ.get(DASHBOARD_HOST_ENV) or DEFAULT_DASHBOARD_HOST
+
 
 def quiet_ray_data(shuffle: str = "sort") -> None:
     from ray.data import DataContext
@@ -24,11 +33,14 @@ def quiet_ray_data(shuffle: str = "sort") -> None:
     ctx.execution_options.preserve_order = True
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None, shuffle: str = "sort") -> None:
+def init_ray(
+    address: str | None = None, num_cpus: int | None = None, shuffle: str = "sort", dashboard: bool = False
+) -> None:
     """Connect to `address` (config) or RAY_ADDRESS (set by `ray job submit`); with neither,
     start a private local Ray. Never attach to whatever Ray instance happens to run on this
     machine (`ray.init()`'s default): another driver's local instance can vanish under us.
-    Use address "auto" to join a cluster started with `ray start` on this machine."""
+    Use address "auto" to join a cluster started with `ray start` on this machine. A private Ray
+    starts no dashboard unless `dashboard`, and then binds it to dashboard_host()."""
     import ray
 
     if ray.is_initialized():
@@ -39,6 +51,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, shuffle: s
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        if dashboard:
+            kwargs["dashboard_host"] = dashboard_host()
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, **kwargs)
     quiet_ray_data(shuffle)
     log.info("ray resources: %s", ray.cluster_resources())

@@ -6,7 +6,11 @@ Consecutive map stages run fused in one Ray pass (`run.fuse_map_stages`, default
 stage costs seconds of fixed Ray overhead and a parquet round trip each, which dominated small
 runs (14 passes for the demo). A fused group writes `kept/` only after its last stage; every
 stage in it still writes its own `dropped/` and marker, so the ledger and summary see them
-exactly as if they had run alone."""
+exactly as if they had run alone.
+
+The source and the map passes run by work unit (pipeline/units.py: one input file, or one kept
+file of the previous stage, each committed on its own), so a rerun after a crash redoes only the
+units of the interrupted pass that had not committed; global stages and the sink rerun whole."""
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from pipeline import stage_io
+from pipeline import stage_io, units
 from pipeline.config import PipelineConfig
 from pipeline.registry import stage_class
 from pipeline.stage import FusedMapUDF, GlobalStage, MapStage, RunContext, SinkStage, SourceStage, Stage
@@ -37,8 +41,8 @@ class StageOutcome:
     facts: dict
 
 
-def map_stages(ds, stages: list[MapStage]):
-    """Attach map stages to a dataset as one class UDF (each stage built once per worker)."""
+def _actor_pool_args(stages: list[MapStage]) -> dict:
+    """map_batches arguments for an actor pool that runs `stages` (each built once per actor)."""
     import ray
     import ray.data
 
@@ -52,16 +56,25 @@ def map_stages(ds, stages: list[MapStage]):
     # feeding it (seen as a hang on 2-CPU machines).
     compute = ray.data.ActorPoolStrategy(min_size=1, max_size=max_size)
     kwargs = {"memory": int(memory * 2**30)} if memory else {}
-    return ds.map_batches(
-        FusedMapUDF,
+    return dict(
         fn_constructor_args=([(type(s), s.config, s.ctx) for s in stages],),
         batch_format="pyarrow",
-        batch_size=stages[0].ctx.batch_size,
         compute=compute,
         num_cpus=cpus_per_actor,
         num_gpus=gpus_per_actor,
         **kwargs,
     )
+
+
+def map_stages(ds, stages: list[MapStage]):
+    """Attach map stages to a dataset as one class UDF (each stage built once per worker)."""
+    import ray
+
+    if max(s.resources.num_cpus for s in stages) >= ray.cluster_resources().get("CPU", 1):
+        # one actor takes every CPU (a 1-CPU cluster): the read and list tasks that would feed it
+        # could never be scheduled, a hang; run them to the object store first (it spills)
+        ds = ds.materialize()
+    return ds.map_batches(FusedMapUDF, batch_size=stages[0].ctx.batch_size, **_actor_pool_args(stages))
 
 
 def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
@@ -72,29 +85,71 @@ def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
     return map_stages(ds, [stage])
 
 
-def run_group(stages: list[Stage], ds, files: list[str] | None, rows_in: int | None) -> tuple[object, list[dict]]:
+def _run_by_units(stages: list[Stage], files: list[str] | None, inputs: list[str] | None, fp: str, resume: bool) -> None:
+    """The source over input files, or a map pass over the previous kept files, one unit each."""
+    last = stages[-1]
+    if isinstance(last, SourceStage):
+        units_list = [(units.source_unit(i, f), f) for i, f in enumerate(files or [])]
+    else:
+        units_list = [(units.file_unit(f), f) for f in inputs or []]
+    pending = units.pending_units(stages, units_list, fp, resume)
+    if isinstance(last, SourceStage):
+        def attach(ds):
+            return ds.map_batches(
+                units.source_units, batch_size=1, batch_format="pyarrow", num_cpus=last.resources.num_cpus,
+                fn_kwargs={"stage_cls": type(last), "config": last.config, "ctx": last.ctx},
+            )
+    else:
+        def attach(ds):
+            return ds.map_batches(units.MapUnitsUDF, batch_size=1, **_actor_pool_args(stages))
+    ran = units.run_pending(pending, attach)
+    log.info("stage %s: %d units run, %d committed earlier", "+".join(s.name for s in stages), ran, len(units_list) - ran)
+    if not stage_io.parquet_files(last.ctx.kept_dir):  # no input at all: the next stage still reads a schema
+        stage_io.write_kept_empty(last.ctx.kept_dir)
+
+
+def by_units(stages: list[Stage], inputs: list[str] | None) -> bool:
+    """Whether this group runs as resumable units: map passes over a kept folder, and sources
+    that read one file at a time."""
+    last = stages[-1]
+    if isinstance(last, SourceStage):
+        return callable(getattr(last, "read_file", None))
+    return inputs is not None and all(isinstance(s, MapStage) for s in stages)
+
+
+def run_group(
+    stages: list[Stage], ds, files: list[str] | None, rows_in: int | None,
+    inputs: list[str] | None = None, fp: str = "", resume: bool = False,
+) -> tuple[object, list[dict]]:
     """Run one stage, or several consecutive map stages fused in one pass; materialise the kept
-    output into the last stage's folder. Returns (kept dataset, one marker per stage, without
+    output into the last stage's folder. `inputs` (the previous stage's kept files) lets map
+    passes run by resumable units. Returns (kept dataset, one marker per stage, without
     fingerprints)."""
-    for s in stages:
-        stage_io.reset_dir(s.ctx.stage_dir)
     t0 = time.perf_counter()
     last = stages[-1]
     facts: dict = {}
-    if isinstance(last, SinkStage):
-        facts = last.write(ds) or {}
-        kept_ds = ds
-    else:
-        if isinstance(last, SourceStage):
-            out = last.read(files or [])
-        elif isinstance(last, GlobalStage):
-            out = last.run(ds)
-        elif all(isinstance(s, MapStage) for s in stages):
-            out = map_stages(ds, stages)
-        else:
-            raise TypeError(f"cannot run {stages!r} as one group")
-        stage_io.write_kept(out, last.ctx.kept_dir)
+    if by_units(stages, inputs):
+        _run_by_units(stages, files, inputs, fp, resume)
         kept_ds = stage_io.read_kept(last.ctx.kept_dir)
+    else:
+        for s in stages:
+            stage_io.reset_dir(s.ctx.stage_dir)
+        if ds is None and inputs is not None:
+            ds = stage_io.read_kept_files(inputs)
+        if isinstance(last, SinkStage):
+            facts = last.write(ds) or {}
+            kept_ds = ds
+        else:
+            if isinstance(last, SourceStage):
+                out = last.read(files or [])
+            elif isinstance(last, GlobalStage):
+                out = last.run(ds)
+            elif all(isinstance(s, MapStage) for s in stages):
+                out = map_stages(ds, stages)
+            else:
+                raise TypeError(f"cannot run {stages!r} as one group")
+            stage_io.write_kept(out, last.ctx.kept_dir)
+            kept_ds = stage_io.read_kept(last.ctx.kept_dir)
     seconds = round(time.perf_counter() - t0, 3)
     markers = []
     for s in stages:
@@ -173,6 +228,7 @@ class Runner:
         outcomes: list[StageOutcome] = []
         ds = None
         rows_in: int | None = None
+        inputs: list[str] | None = None  # the previous stage's kept files
         for group in self.groups():
             stages = [s for _, s, _ in group]
             markers = [stage_io.read_marker(s.ctx.stage_dir) for s in stages]
@@ -184,7 +240,7 @@ class Runner:
                 skipped = True
             else:
                 log.info("stage %02d %s: running", group[0][0], names)
-                kept_ds, markers = run_group(stages, ds, files, rows_in)
+                kept_ds, markers = run_group(stages, ds, files, rows_in, inputs, group[-1][2], self.resume)
                 for m, (_, _, fp), s in zip(markers, group, stages):
                     m["fingerprint"] = fp
                     stage_io.write_marker(s.ctx.stage_dir, m)
@@ -202,4 +258,6 @@ class Runner:
                     m["dropped"], m["seconds"], ", fused pass" if len(group) > 1 else "",
                 )
             ds, rows_in = kept_ds, markers[-1]["kept"]
+            if not isinstance(stages[-1], SinkStage):
+                inputs = stage_io.parquet_files(stages[-1].ctx.kept_dir)
         return outcomes

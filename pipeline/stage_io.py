@@ -28,13 +28,22 @@ def write_kept(ds, kept_dir: str) -> None:
     os.makedirs(kept_dir, exist_ok=True)
     ds.write_parquet(kept_dir)
     if not parquet_files(kept_dir):
-        pq.write_table(DOCUMENT_SCHEMA.empty_table(), os.path.join(kept_dir, "empty.parquet"))
+        write_kept_empty(kept_dir)
+
+
+def write_kept_empty(kept_dir: str) -> None:
+    os.makedirs(kept_dir, exist_ok=True)
+    pq.write_table(DOCUMENT_SCHEMA.empty_table(), os.path.join(kept_dir, "empty.parquet"))
 
 
 def read_kept(kept_dir: str):
+    return read_kept_files(parquet_files(kept_dir))
+
+
+def read_kept_files(files: list[str]):
     import ray.data
 
-    return ray.data.read_parquet(parquet_files(kept_dir), schema=DOCUMENT_SCHEMA)
+    return ray.data.read_parquet(files, schema=DOCUMENT_SCHEMA)
 
 
 def read_dropped_table(dropped_dir: str, columns: list[str] | None = None) -> pa.Table:
@@ -49,16 +58,88 @@ def reset_dir(folder: str) -> None:
     os.makedirs(folder, exist_ok=True)
 
 
-def read_marker(stage_dir: str) -> dict | None:
-    path = os.path.join(stage_dir, MARKER)
+def _read_json(path: str) -> dict | None:
     if not os.path.exists(path):
         return None
     with open(path) as f:
         return json.load(f)
 
 
+def read_marker(stage_dir: str) -> dict | None:
+    return _read_json(os.path.join(stage_dir, MARKER))
+
+
 def write_marker(stage_dir: str, facts: dict) -> None:
-    tmp = os.path.join(stage_dir, MARKER + ".tmp")
+    _write_json_atomic(os.path.join(stage_dir, MARKER), facts)
+
+
+# --------------------------------------------------------------------------- work units
+# A resumable pass writes one kept file per work unit, `kept/part-<unit>.parquet`, then commits
+# the unit with `units/<unit>.json`. A unit counts as done only when both exist, so a rerun after
+# a crash redoes exactly the units without a commit; the kept file is renamed into place, so a
+# half-written one is never read.
+
+UNITS = "units"
+STARTED = "_STARTED.json"
+
+
+def unit_kept_path(kept_dir: str, unit: str) -> str:
+    return os.path.join(kept_dir, f"part-{unit}.parquet")
+
+
+def unit_marker_path(stage_dir: str, unit: str) -> str:
+    return os.path.join(stage_dir, UNITS, f"{unit}.json")
+
+
+def committed_unit(stage_dir: str, kept_dir: str, unit: str) -> dict | None:
+    if not os.path.exists(unit_kept_path(kept_dir, unit)):
+        return None
+    return _read_json(unit_marker_path(stage_dir, unit))
+
+
+def _write_json_atomic(path: str, obj: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
-        json.dump(facts, f, indent=2, sort_keys=True)
-    os.replace(tmp, os.path.join(stage_dir, MARKER))
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def commit_unit(stage_dir: str, unit: str, facts: dict) -> None:
+    os.makedirs(os.path.join(stage_dir, UNITS), exist_ok=True)
+    _write_json_atomic(unit_marker_path(stage_dir, unit), facts)
+
+
+class UnitKeptWriter:
+    """Streams one unit's kept batches into a temporary parquet file; `commit()` renames it into
+    place (an empty unit still gets a file: every committed unit has exactly one)."""
+
+    def __init__(self, kept_dir: str, unit: str):
+        os.makedirs(kept_dir, exist_ok=True)
+        self.final = unit_kept_path(kept_dir, unit)
+        # unique per attempt: a retried task on another worker never writes into this one's file
+        self.tmp = f"{self.final}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        self.writer = pq.ParquetWriter(self.tmp, DOCUMENT_SCHEMA)
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writer.write_table(table)
+            self.rows += table.num_rows
+
+    def commit(self) -> None:
+        self.writer.close()
+        os.replace(self.tmp, self.final)
+
+    def abort(self) -> None:
+        self.writer.close()
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+def read_started(stage_dir: str) -> dict | None:
+    return _read_json(os.path.join(stage_dir, STARTED))
+
+
+def write_started(stage_dir: str, facts: dict) -> None:
+    os.makedirs(stage_dir, exist_ok=True)
+    _write_json_atomic(os.path.join(stage_dir, STARTED), facts)

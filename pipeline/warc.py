@@ -39,6 +39,9 @@ _GZIP_MAGIC = b"\x1f\x8b\x08"
 _WARC_LINE = re.compile(rb"WARC/\d+\.\d+\r?\n")
 _UUID_ID = re.compile(r"^<?urn:uuid:([^>]+)>?$", re.IGNORECASE)
 _DETAIL_BAD = re.compile(r"[^a-z0-9.+/_-]+")
+# what a malformed record makes warcio raise: decoder errors, and attribute/type errors on headers
+# it expects but does not check (a response record without WARC-Target-URI)
+_RECORD_ERRORS = (zlib.error, EOFError, ValueError, OSError, AttributeError, TypeError, KeyError, IndexError)
 
 
 class ReadWarcConfig(StageConfig):
@@ -138,20 +141,66 @@ class _Source:
 # --------------------------------------------------------------------------- record -> row
 
 
+class _BoundedDecoder:
+    """gzip / deflate Content-Encoding decoded at most `size` output bytes per read (zlib's
+    max_length). warcio decompresses whole input blocks: 64 KB of a bomb became ~64 MB in one read
+    before the cap could look at it (150 MB peak measured on a 200 MB bomb; now ~1 cap)."""
+
+    def __init__(self, raw, encoding: str):
+        self.raw = raw
+        self.gzip = encoding in ("gzip", "x-gzip")
+        self.zlib = None
+        self.plain = False  # labelled gzip, sent as is: read it as is (warcio does the same)
+        self.started = False
+
+    def _start(self, first: bytes) -> None:
+        self.started = True
+        if self.gzip:
+            if not first.startswith(b"\x1f\x8b"):
+                self.plain = True
+                return
+            self.zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return
+        # deflate: zlib-wrapped as RFC 9110 says, or raw deflate as many servers send it
+        wrapped = len(first) >= 2 and (first[0] & 0x0F) == 8 and ((first[0] << 8) | first[1]) % 31 == 0
+        self.zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+    def read(self, size: int = _READ_CHUNK) -> bytes:
+        while True:
+            if self.zlib is not None and self.zlib.unconsumed_tail:
+                out = self.zlib.decompress(self.zlib.unconsumed_tail, size)
+                if out:
+                    return out
+                continue
+            if self.zlib is not None and self.zlib.eof:
+                return b""  # one member, as warcio; the rest of the record is skipped by read_to_end
+            data = self.raw.read(_READ_CHUNK)
+            if not self.started:
+                self._start(data)
+            if self.plain or not data:
+                return data
+            out = self.zlib.decompress(data, size)
+            if out:
+                return out
+
+
 def _content_stream(record):
-    """The HTTP body de-chunked and content-decoded (warcio's own readers; header values matched
-    case-insensitively, which warcio's `content_stream()` does not do for Transfer-Encoding)."""
+    """The HTTP body de-chunked and content-decoded (warcio's own readers, but gzip/deflate with a
+    bounded output per read; header values matched case-insensitively, which warcio's
+    `content_stream()` does not do for Transfer-Encoding)."""
     from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
 
     encoding = (record.http_headers.get_header("Content-Encoding") or "").strip().lower()
     if encoding in ("", "identity"):
         encoding = None
     transfer = (record.http_headers.get_header("Transfer-Encoding") or "").strip().lower()
+    bounded = encoding in ("gzip", "x-gzip", "deflate")
+    stream = record.raw_stream
     if "chunked" in transfer:
-        return ChunkedDataReader(record.raw_stream, decomp_type=encoding)
-    if encoding:
-        return BufferedReader(record.raw_stream, decomp_type=encoding)
-    return record.raw_stream
+        stream = ChunkedDataReader(stream, decomp_type=None if bounded else encoding)
+    elif encoding and not bounded:
+        stream = BufferedReader(stream, decomp_type=encoding)
+    return _BoundedDecoder(stream, encoding) if bounded else stream
 
 
 def _read_capped(stream, cap: int) -> bytes | None:
@@ -309,7 +358,7 @@ class _FileReader:
                         self.whole_gzip = True
                         return self._skip_to(emitted), emitted
                     return (yield from self._malformed(offset, str(e), emitted))
-                except (zlib.error, EOFError, ValueError, OSError) as e:
+                except _RECORD_ERRORS as e:
                     return (yield from self._malformed(offset, f"{type(e).__name__}: {e}", emitted))
                 offset = it.offset
                 if not _has_valid_length(record):
@@ -317,7 +366,7 @@ class _FileReader:
                 try:
                     row, reason = self._decide(record, offset)
                     it.read_to_end()
-                except (zlib.error, EOFError, ValueError, OSError) as e:
+                except _RECORD_ERRORS as e:
                     if self.whole_gzip and isinstance(e, EOFError):
                         yield self._row(offset, record.rec_headers), "truncated"
                         return None, emitted + 1
@@ -359,7 +408,8 @@ class _FileReader:
         resume = self._next_record_start(offset + 1)
         tail_cut = resume is None and self._looks_like_record_start(offset)
         reason = "truncated" if tail_cut else "malformed-record"
-        log.warning("%s: %s record at offset %d (%s)", self.path, reason, offset, why)
+        # the parser's message may quote the bad bytes: escaped and bounded, one log line each
+        log.warning("%s: %s record at offset %d (%s)", self.path, reason, offset, ascii(why[:200])[1:-1])
         if record is not None:
             yield self._row(offset, record.rec_headers), reason
         else:
@@ -457,40 +507,46 @@ def iter_warc(path: str, config: ReadWarcConfig | None = None) -> Iterator[tuple
 # --------------------------------------------------------------------------- Ray stage
 
 
+def read_file(path: str, config: ReadWarcConfig, drops: DropWriter, batch_rows: int) -> Iterator[pa.Table]:
+    """Kept documents of one WARC file in bounded batches; dropped rows go to `drops`."""
+    kept: list[dict] = []
+    kept_bytes = 0
+    dropped: list[dict] = []
+    dropped_reasons: list[str] = []
+    counts: Counter = Counter()
+    for row, reason in iter_warc(path, config):
+        counts[reason or "kept"] += 1
+        if reason is None:
+            kept.append(row)
+            kept_bytes += len(row["html"] or b"")
+            if len(kept) >= batch_rows or kept_bytes >= config.max_batch_bytes:
+                yield documents_from_rows(kept)
+                kept, kept_bytes = [], 0
+        else:
+            row["html"] = None
+            dropped.append(row)
+            dropped_reasons.append(reason)
+            # dropped rows are small (no payload), but a WARC holds ~100k of them: flush in
+            # fixed-size chunks so a retried task rewrites the same files
+            if len(dropped) >= 50_000:
+                drops.write(to_dropped(documents_from_rows(dropped), STAGE, dropped_reasons))
+                dropped, dropped_reasons = [], []
+    if dropped:
+        drops.write(to_dropped(documents_from_rows(dropped), STAGE, dropped_reasons))
+    if kept:
+        yield documents_from_rows(kept)
+    log.info("%s %s: %d records, %s", STAGE, path, sum(counts.values()), dict(sorted(counts.items())))
+
+
 def read_files(batch: pa.Table, config: ReadWarcConfig, dropped_dir: str, batch_rows: int) -> Iterator[pa.Table]:
     """Ray UDF: read every file named in `batch`, yield kept documents in bounded batches and write
     dropped rows with a DropWriter."""
     drops = DropWriter(dropped_dir)
     yielded = False
     for path in batch.column("path").to_pylist():
-        kept: list[dict] = []
-        kept_bytes = 0
-        dropped: list[dict] = []
-        dropped_reasons: list[str] = []
-        counts: Counter = Counter()
-        for row, reason in iter_warc(path, config):
-            counts[reason or "kept"] += 1
-            if reason is None:
-                kept.append(row)
-                kept_bytes += len(row["html"] or b"")
-                if len(kept) >= batch_rows or kept_bytes >= config.max_batch_bytes:
-                    yield documents_from_rows(kept)
-                    yielded, kept, kept_bytes = True, [], 0
-            else:
-                row["html"] = None
-                dropped.append(row)
-                dropped_reasons.append(reason)
-                # dropped rows are small (no payload), but a WARC holds ~100k of them: flush in
-                # fixed-size chunks so a retried task rewrites the same files
-                if len(dropped) >= 50_000:
-                    drops.write(to_dropped(documents_from_rows(dropped), STAGE, dropped_reasons))
-                    dropped, dropped_reasons = [], []
-        if dropped:
-            drops.write(to_dropped(documents_from_rows(dropped), STAGE, dropped_reasons))
-        if kept:
-            yield documents_from_rows(kept)
+        for table in read_file(path, config, drops, batch_rows):
             yielded = True
-        log.info("%s %s: %d records, %s", STAGE, path, sum(counts.values()), dict(sorted(counts.items())))
+            yield table
     if not yielded:
         yield DOCUMENT_SCHEMA.empty_table()
 
@@ -519,6 +575,10 @@ class ReadWarc(SourceStage):
             fn_kwargs={"config": self.config, "dropped_dir": self.ctx.dropped_dir, "batch_rows": self.ctx.batch_size},
             num_cpus=self.resources.num_cpus,
         )
+
+    def read_file(self, path: str) -> Iterator[pa.Table]:
+        """One input file, read in this process: the runner's resumable unit (pipeline/units.py)."""
+        return read_file(path, self.config, DropWriter(self.ctx.dropped_dir), self.ctx.batch_size)
 
 
 def read_warc_local(paths: list[str], config: ReadWarcConfig | None = None) -> tuple[pa.Table, pa.Table]:

@@ -1,0 +1,70 @@
+"""Memory: a corpus bigger than Ray's object store (80 MB here) goes through a global stage
+(dedup-url shuffles every document, raw HTML included): Ray spills to disk and the run finishes
+with every record accounted for."""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from tests.e2e_checks import ledger
+from tests.fault_tools import run_curate, write_config
+from tests.make_bad_inputs import PROSE, gz, html_page, http_response, response_record
+from tests.ray_cluster import LocalCluster
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+OBJECT_STORE_BYTES = 80 * 10**6
+PAGES = 2400
+PAGE_BYTES = 64 * 1024  # 2400 x 64 KiB = 157 MB of HTML, about twice the object store
+DUPLICATE_EVERY = 10  # every 10th page repeats the URL of the page before it
+
+
+def make_corpus(folder, files: int = 4) -> tuple[list[str], int]:
+    folder.mkdir(parents=True, exist_ok=True)
+    per_file = PAGES // files
+    paths, urls = [], set()
+    for f in range(files):
+        records = []
+        for i in range(f * per_file, (f + 1) * per_file):
+            n = i - 1 if i % DUPLICATE_EVERY == 0 and i % per_file else i
+            url = f"https://spill.example/page-{n}"
+            urls.add(url)
+            filler = f"<p>{i} {PROSE}</p>" * (PAGE_BYTES // (len(PROSE) + 12))
+            records.append(gz(response_record(f"spill-{i}", http_response(html_page(f"Page {i}", filler)), url)))
+        path = folder / f"spill-{f}.warc.gz"
+        path.write_bytes(b"".join(records))
+        paths.append(str(path))
+    return paths, len(urls)
+
+
+@pytest.mark.timeout(1500)
+def test_corpus_larger_than_the_object_store_spills_and_completes(tmp_path):
+    files, unique_urls = make_corpus(tmp_path / "in")
+    cluster = LocalCluster(tmp_path)
+    try:
+        cluster.add_node(num_cpus=2, head=True, extra=["--object-store-memory", str(OBJECT_STORE_BYTES)])
+        cluster.wait_for_nodes(1)
+        config = write_config(tmp_path, files, ["read-warc", "url-safety", "dedup-url"],
+                              run={"ray_address": cluster.address, "batch_size": 64})
+        out = str(tmp_path / "out")
+        r = run_curate(config, out, tmp_path / "run.log", env={"RAY_AUTH_MODE": "token"})
+        log = (tmp_path / "run.log").read_text()
+        assert r.returncode == 0, log[-4000:] + cluster.logs()
+        stats = cluster.python(
+            "import ray; from ray._private.internal_api import memory_summary; "
+            "ray.init(address=A, log_to_driver=False); print(memory_summary(address=A, stats_only=True))"
+        )
+    finally:
+        cluster.stop()
+    m = re.search(r"Spilled (\d+) MiB", stats.stdout)
+    assert m and int(m.group(1)) > 0, stats.stdout[-2000:] + stats.stderr[-2000:]
+    print(m.group(0), "with an object store of", OBJECT_STORE_BYTES, "bytes")
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["balanced"] and summary["input_total"] == PAGES
+    assert summary["kept_total"] == unique_urls
+    led = ledger(out)
+    assert len(led) == PAGES
+    assert sum(r["stage"] == "dedup-url" and r["decision"] == "dropped" for r in led.values()) == PAGES - unique_urls
