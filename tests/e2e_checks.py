@@ -51,6 +51,15 @@ def final_kept_texts(out: str) -> list[str]:
     return texts
 
 
+def megatron_core_reader(prefix: str):
+    """megatron-core's own IndexedDataset on a shard, where megatron-core is installed (dev)."""
+    try:
+        from megatron.core.datasets.indexed_dataset import IndexedDataset
+    except ImportError:
+        return None
+    return IndexedDataset(prefix, mmap=True)
+
+
 def decoded_shard_texts(out: str) -> list[str]:
     from tokenizers import Tokenizer
 
@@ -61,8 +70,11 @@ def decoded_shard_texts(out: str) -> list[str]:
     for shard in manifest["shards"]:
         reader = MegatronReader(os.path.join(out, shard["prefix"]))
         assert len(reader) == shard["documents"]
+        megatron = megatron_core_reader(os.path.join(out, shard["prefix"]))
         for i in range(len(reader)):
             ids = reader[i].tolist()
+            if megatron is not None:
+                assert megatron[i].tolist() == ids, "megatron-core reads the shard as we do"
             assert ids[-1] == eot, "every document ends with <|end_of_text|>"
             texts.append(tok.decode(ids[:-1], skip_special_tokens=False))
     return texts

@@ -120,3 +120,24 @@ def test_empty_shard_is_readable(tmp_path):
 def test_optimal_dtype_follows_megatron():
     assert optimal_dtype(50257) == np.uint16
     assert optimal_dtype(128256) == np.int32
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16])
+def test_megatron_core_reads_our_shards(tmp_path, dtype):
+    """Megatron's own reader (megatron-core's IndexedDataset) on files our writer wrote."""
+    pytest.importorskip("torch", reason="megatron-core needs torch (scripts/setup.sh installs it)")
+    indexed = pytest.importorskip(
+        "megatron.core.datasets.indexed_dataset", reason="megatron-core not installed (a dev dependency)"
+    )
+    rng = np.random.default_rng(1)
+    high = 128256 if dtype == np.int32 else 50257
+    seqs = [rng.integers(0, high, size=n).astype(dtype) for n in (5, 1, 0, 64, 1000, 3)]
+    with MegatronWriter(tmp_path / "shard", dtype) as w:
+        for s in seqs:
+            w.add(s)
+    ds = indexed.IndexedDataset(str(tmp_path / "shard"), mmap=True)
+    assert len(ds) == len(seqs)
+    assert ds.index.dtype == dtype
+    assert [ds[i].tolist() for i in range(len(ds))] == [s.tolist() for s in seqs]
+    assert ds.document_indices.tolist() == list(range(len(seqs) + 1))
+    assert ds.sequence_lengths.tolist() == [len(s) for s in seqs]

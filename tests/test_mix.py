@@ -116,6 +116,10 @@ def test_bad_input_is_dropped_with_reasons_and_unmet_targets_reported(ray_local,
     assert len(kept) + len(dropped) == len(rows)
     unmet = {u["bucket"]: u for u in plan["unmet"]}
     assert unmet["multilingual"]["shortfall_pp"] == pytest.approx(8.0)
+    # the others take multilingual's 8%: on their renormalised shares, off the configured ones
+    for bucket, target in (("general", 0.50), ("math_reasoning", 0.25), ("code", 0.17)):
+        assert unmet[bucket]["planned_share"] == pytest.approx(target / 0.92)
+        assert unmet[bucket]["why"].startswith("renormalised"), unmet[bucket]
 
 
 def test_config_rejects_unknown_buckets():

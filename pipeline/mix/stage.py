@@ -221,12 +221,18 @@ class Mix(GlobalStage):
             }
         total = sum(v["tokens"] for v in realised.values())
         unmet = list(plan.unmet)
+        tolerance = self.config.tolerance_pp
         for b, v in realised.items():
             v["share"] = v["tokens"] / total if total else 0.0
-            gap = 100 * (v["share"] - plan.buckets[b].target_share)
-            if plan.buckets[b].available_tokens and abs(gap) > self.config.tolerance_pp:
-                unmet.append({"bucket": b, "target_share": plan.buckets[b].target_share, "achieved_share": v["share"],
-                              "shortfall_pp": round(-gap, 3), "why": "whole documents: too few or too long to hit the share"})
+            p = plan.buckets[b]
+            gap = 100 * (v["share"] - p.target_share)
+            if p.available_tokens and abs(gap) > tolerance:
+                # on the plan, off the target: other buckets had no tokens and left their share
+                renormalised = abs(100 * (v["share"] - p.planned_share)) <= tolerance
+                why = ("renormalised: buckets with no tokens left their share to the others" if renormalised
+                       else "whole documents: too few or too long to hit the share")
+                unmet.append({"bucket": b, "target_share": p.target_share, "planned_share": p.planned_share,
+                              "achieved_share": v["share"], "shortfall_pp": round(-gap, 3), "why": why})
         for u in unmet:
             log.warning("mix: target not met: %s", u)
         facts = {

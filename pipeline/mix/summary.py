@@ -32,6 +32,7 @@ def mix_section(outcomes) -> dict | None:
             tokens = shards.get("tokens", realised["tokens"])
             buckets[b] = {
                 "target": p["target_share"],
+                "planned": p["planned_share"],  # the target renormalised over buckets that have tokens
                 "achieved": shards.get("share", realised["share"]),
                 "tokens": tokens,
                 "available_tokens": p["available_tokens"],
