@@ -64,13 +64,14 @@ def sample(ds, n: int, seed: int) -> list[dict]:
     return [{k: r[k] for k in _SAMPLE_COLUMNS} for r in rows[:n]]
 
 
-def _binary(score, task_scores, settings) -> str:
+def _binary(score, task: str, task_scores, settings) -> str:
     """A judge score as the binary target: by the absolute cut, or by rank within the sample."""
-    if settings.positive_quantile is None:
+    quantile = settings.quantile_for(task)
+    if quantile is None:
         return binary_label(score.label, settings.positive_min)
     import numpy as np
 
-    cut = float(np.quantile([s.expected for s in task_scores if not s.failed], settings.positive_quantile))
+    cut = float(np.quantile([s.expected for s in task_scores if not s.failed], quantile))
     return "1" if score.expected >= cut else "0"
 
 
@@ -93,7 +94,7 @@ def label_and_train(rows: list[dict], config: TrainScorersConfig, cache_dir: str
     for name in config.scorers:
         sp = spec(name)
         examples = [
-            Example(r["id"], r["text"], s.label if sp.kind == "multiclass" else _binary(s, scores[sp.task], config.train), r.get("language"))
+            Example(r["id"], r["text"], s.label if sp.kind == "multiclass" else _binary(s, sp.task, scores[sp.task], config.train), r.get("language"))
             for r, s in zip(rows, scores[sp.task])
             if not s.failed
         ]

@@ -2,6 +2,8 @@
 part of an artifact's version: changing one trains a new artifact."""
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from classifiers.fasttext_model import FastTextParams
@@ -31,8 +33,14 @@ class TrainSettings(BaseModel):
     positive_min: int = Field(3, ge=1, le=5)
     # instead, positives are the documents whose expected judge score is at or above this quantile
     # of the labelled sample: for a small judge whose absolute scale is compressed (SmolLM2-135M
-    # gives most pages 0-1), only the ranking carries signal. None: use positive_min.
-    positive_quantile: float | None = Field(None, gt=0, lt=1)
+    # gives most pages 0-1), only the ranking carries signal. One quantile for every judge task, or
+    # one per task ({quality: 0.5, code: 0.85}: code is a minority of pages, quality is not); a
+    # task without one uses positive_min. None: positive_min for all.
+    positive_quantile: Annotated[float, Field(gt=0, lt=1)] | dict[str, Annotated[float, Field(gt=0, lt=1)]] | None = None
+
+    def quantile_for(self, task: str) -> float | None:
+        q = self.positive_quantile
+        return q.get(task) if isinstance(q, dict) else q
     # a language gets its own quality model from this many labelled documents (our choice: fewer
     # train a model no better than the multilingual default) ...
     min_language_examples: int = Field(300, ge=10)
