@@ -1,5 +1,5 @@
-"""End to end, side by side: our `curate run` (every stage of configs/base.yaml, WARC -> Megatron
-shards, local Ray with num_cpus 2) against datatrove's nearest pipeline (bench/_datatrove_e2e.py:
+"""End to end, side by side: our `curate run` (every stage of configs/base.yaml but the model
+scorers and the mix, which datatrove's pipeline has no counterpart for; WARC -> Megatron shards, local Ray with num_cpus 2) against datatrove's nearest pipeline (bench/_datatrove_e2e.py:
 FineWeb's recipe + MinHash's 4 steps + tokenizer, LocalPipelineExecutor tasks = workers = 2), both
 over the same WARC files, each in a fresh subprocess, one after the other:
 
@@ -75,10 +75,20 @@ def timed(cmd: list[str], log_path: str) -> tuple[float, float, str, dict]:
     return wall, tree.cpu_s, out, tree.cpu_by(process_kind)
 
 
+# datatrove's pipeline has no model scorers and no mix: ours runs without them too (the offline
+# judge alone would take hours on CPU, see configs/base.yaml train-scorers)
+MODEL_STAGES = {"train-scorers", "quality-fasttext", "quality-transformer", "code-score", "reasoning-score",
+                "topic", "assign-bucket", "downsample-topics", "mix"}
+
+
 def run_ours(warc_dir: str, work: str, cpus: int) -> dict:
+    import yaml
+
+    with open(os.path.join(ROOT, "configs", "base.yaml")) as f:
+        steps = [s for s in yaml.safe_load(f)["pipeline"] if s not in MODEL_STAGES]
     cfg = os.path.join(work, "ours.yaml")
     with open(cfg, "w") as f:
-        json.dump({"extends": os.path.join(ROOT, "configs", "base.yaml"),
+        json.dump({"extends": os.path.join(ROOT, "configs", "base.yaml"), "pipeline": steps,
                    "input": {"paths": [os.path.join(warc_dir, "*.warc.gz")]}, "run": {"num_cpus": cpus}}, f)
     out = os.path.join(work, "ours-out")
     wall, cpu, _, kinds = timed([CURATE, "run", "--config", cfg, "--output", out, "--no-resume"], os.path.join(work, "ours.log"))
