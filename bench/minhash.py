@@ -39,6 +39,17 @@ def wet_texts(data: Path) -> list[str]:
         return [json.loads(line)["text"] for line in f]
 
 
+def datasketch_shingles(texts: list[str] | pa.Array) -> list[list[bytes]]:
+    """The stage's word 5-gram shingles (same word normalisation) as datasketch input."""
+    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
+    out = []
+    for ws in word_lists(arr).to_pylist():
+        ws = ws or []
+        k = min(5, len(ws))
+        out.append([" ".join(ws[i : i + k]).encode() for i in range(len(ws) - k + 1)] if ws else [])
+    return out
+
+
 def best_time(fn, repeat: int) -> float:
     """The fastest of `repeat` wall-clock runs of fn() (the others carry machine noise)."""
     times = []
@@ -61,12 +72,7 @@ def bench_signatures(texts: list[str], repeat: int, batch: int = 256) -> list[di
 
     def ds_shingles():
         # datasketch is fed the same shingles; building them from pre-split words is its share
-        out = []
-        for ws in word_lists(arr).to_pylist():
-            ws = ws or []
-            k = min(5, len(ws))
-            out.append([" ".join(ws[i : i + k]).encode() for i in range(len(ws) - k + 1)] if ws else [])
-        return out
+        return datasketch_shingles(arr)
 
     def ds_update_batch(scheme):
         out = []
@@ -127,11 +133,7 @@ def estimate_error(pair_texts: list[str], scheme: str, hash_name: str, num_perm:
     from datasketch import MinHash
 
     arr = pa.array(pair_texts, pa.string())
-    shingles = []
-    for ws in word_lists(arr).to_pylist():
-        ws = ws or []
-        k = min(5, len(ws))
-        shingles.append([" ".join(ws[i : i + k]).encode() for i in range(len(ws) - k + 1)] if ws else [])
+    shingles = datasketch_shingles(arr)
     ours = signatures(arr, n=5, num_perm=num_perm, seed=1, scheme=scheme, hash_name=hash_name)[0]
     theirs = np.vstack([m.hashvalues for m in MinHash.bulk(shingles, num_perm=num_perm, seed=1, scheme=scheme)])
     exact = [len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(shingles[::2], shingles[1::2])]

@@ -45,10 +45,10 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.minhash import best_time, extraction_versions, jaccard, shingle_set  # noqa: E402
+from bench.minhash import best_time, datasketch_shingles, extraction_versions, jaccard, shingle_set  # noqa: E402
 from dedup.lsh import band_keys, s_curve  # noqa: E402
 from dedup.minhash import MinHashConfig, cluster_local, lsh_shape, node_ids  # noqa: E402
-from dedup.signatures import signatures, word_lists  # noqa: E402
+from dedup.signatures import signatures  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
 from pipeline.schema import documents_from_rows  # noqa: E402
 
@@ -144,22 +144,12 @@ def run_ours(truth: Truth, cfg: MinHashConfig, seed: int = 0) -> dict:
     return result
 
 
-def ds_shingles(texts: list[str]) -> list[list[bytes]]:
-    """The stage's shingles (same word normalisation) as datasketch input."""
-    out = []
-    for ws in word_lists(pa.array(texts, pa.string())).to_pylist():
-        ws = ws or []
-        k = min(5, len(ws))
-        out.append([" ".join(ws[i : i + k]).encode() for i in range(len(ws) - k + 1)] if ws else [])
-    return out
-
-
 def run_datasketch(truth: Truth, threshold: float = 0.8, num_perm: int = 128) -> dict:
     """One pass in input order: a version whose query finds an indexed one joins that one's
     cluster (the smallest id found) and is not indexed; otherwise it is indexed as a keeper."""
     from datasketch import MinHash, MinHashLSH
 
-    sh = ds_shingles([d["text"] for d in truth.docs])
+    sh = datasketch_shingles([d["text"] for d in truth.docs])
     t0 = time.perf_counter()
     sigs = MinHash.bulk(sh, num_perm=num_perm)
     t1 = time.perf_counter()
@@ -184,7 +174,7 @@ def bench_speed(texts: list[str], repeat: int, num_perm: int, batch: int = 256) 
     from datasketch import MinHash
 
     arr = pa.array(texts, pa.string())
-    sh = ds_shingles(texts)
+    sh = datasketch_shingles(texts)
 
     def best(fn):
         return best_time(fn, repeat)
