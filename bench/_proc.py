@@ -93,6 +93,23 @@ class TreeSampler:
             out[kind] = (s + v - self.base.get(pid, 0.0), n + 1)
         return out
 
+    def mark(self) -> dict[int, float]:
+        """Start a window: the CPU totals now (for `cpu_since`); peaks are measured afresh from here
+        (private memory as sampled; RSS by resetting the kernel's high-water mark, where allowed)."""
+        self.sample()
+        for pid in list(self.hwm):
+            try:
+                with open(f"/proc/{pid}/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                pass
+        self.hwm, self.anon = {}, {}
+        return dict(self.cpu)
+
+    def cpu_since(self, mark: dict[int, float]) -> float:
+        self.sample()
+        return sum(v - mark.get(pid, self.base.get(pid, 0.0)) for pid, v in self.cpu.items())
+
     def peak_mb(self) -> tuple[float, float]:
         """(largest peak RSS, largest peak private memory) of one sampled process, MiB."""
         return (round(max(self.hwm.values(), default=0) / 2**20, 1), round(max(self.anon.values(), default=0) / 2**20, 1))
@@ -100,6 +117,11 @@ class TreeSampler:
 
 def is_ray_worker(cmd: str) -> bool:
     return cmd.startswith("ray::") or "default_worker.py" in cmd
+
+
+def is_worker_process(cmd: str) -> bool:
+    """A Ray worker, or a process one started (the extraction child of a stage host)."""
+    return is_ray_worker(cmd) or "multiprocessing.spawn" in cmd
 
 
 def process_kind(cmd: str) -> str:

@@ -1,15 +1,15 @@
 """What Ray costs: the fused map pass (extract .. fineweb-quality, configs/base.yaml) over the same
-HTML documents in one process (`run_map_stage_local`, stage after stage) and on a local Ray as the
-runner runs it (`runner.map_stages` + `stage_io.write_kept`; the input read into the object store
-first, see run_ray) with 1 and with 2 CPUs. One command:
+HTML documents, unit by unit, in this one process (`units.UnitWork`, the code a stage host runs)
+and on a local Ray as the runner runs a pass (`hosts.HostPool`: the stage hosts started, the
+units handed out, the hosts stopped) with 1 and with 2 CPUs. One command:
 
     nice -n 10 .venv/bin/python bench/ray_overhead.py [--copies 4] [--repeat 2]
 
 Input: the shared WARC files' HTML pages written --copies times with edits (bench/_synth_warc.py),
-read with read-warc once, written as 8 parquet files: every mode starts from the same parquet and
-ends with the kept documents written as parquet. Stage set-up (models, lists) is inside every
-timing; Ray's start-up (`init_ray`) is not (printed apart: the runner pays it once per run, not
-per pass). Per mode: wall s (best of --repeat) and CPU s of the whole process tree (driver, Ray's
+read with read-warc once, written as 8 parquet files (the units): every mode starts from the same
+parquet and ends with the kept documents written as parquet. Stage set-up (models, lists) and the
+hosts' start are inside every timing; Ray's start-up (`init_ray`) is not (printed apart: a run
+pays it once). Per mode: wall s (best of --repeat) and CPU s of the whole process tree (driver, Ray's
 daemons and workers; bench/_proc.py). Overhead at equal cores: Ray 1 CPU wall / one-process wall
 - 1, and Ray 2 CPUs' core-seconds (2 x wall) / one-process wall - 1 (target <= 15%).
 """
@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -42,37 +41,37 @@ def fused_stages(config) -> list[str]:
     return names[names.index(FUSED[0]) : names.index(FUSED[1]) + 1]
 
 
-def run_local(names, config, files, work) -> int:
+def pass_spec(names, config, work):
     from pipeline.registry import stage_class
-    from pipeline.stage import RunContext, run_map_stage_local
-
-    table = pa.concat_tables(pq.read_table(f) for f in files)
-    for name in names:
-        ctx = RunContext(output_dir=work, stage_dir=os.path.join(work, name), seed=config.run.seed, batch_size=config.run.batch_size)
-        table, _ = run_map_stage_local(stage_class(name)(config.stage_config(name), ctx), table, config.run.batch_size)
-    pq.write_table(table, os.path.join(work, "kept.parquet"))
-    return table.num_rows
-
-
-def run_ray(names, config, files, work) -> int:
-    import ray.data
-
-    from pipeline import stage_io
-    from pipeline.registry import stage_class
-    from pipeline.runner import map_stages
-    from pipeline.schema import DOCUMENT_SCHEMA
     from pipeline.stage import RunContext
+    from pipeline.units import PassSpec
 
     stages = []
     for name in names:
         ctx = RunContext(output_dir=work, stage_dir=os.path.join(work, name), seed=config.run.seed, batch_size=config.run.batch_size)
-        stages.append(stage_class(name)(config.stage_config(name), ctx))
-    # read into the object store first: with 1 CPU the runner's streaming pass never starts (the
-    # actor pool's one actor holds the only CPU and the parquet read tasks wait for it forever)
-    ds = ray.data.read_parquet(files, schema=DOCUMENT_SCHEMA).materialize()
-    out = map_stages(ds, stages)
-    stage_io.write_kept(out, os.path.join(work, "kept"))
-    return stage_io.count_rows(os.path.join(work, "kept"))
+        stages.append((stage_class(name), config.stage_config(name), ctx))
+    return PassSpec(key="ray-overhead", source=None, maps=tuple(stages))
+
+
+def run_local(names, config, files, work) -> int:
+    from pipeline.units import UnitWork, file_unit
+
+    work_ = UnitWork(pass_spec(names, config, work))
+    try:
+        return sum(work_.run(file_unit(f), f)["kept"] for f in files)
+    finally:
+        work_.close()
+
+
+def run_ray(names, config, files, work) -> int:
+    from pipeline.hosts import HostPool
+    from pipeline.units import file_unit
+
+    pool = HostPool()
+    try:
+        return sum(r["kept"] for r in pool.run(pass_spec(names, config, work), [(file_unit(f), f) for f in files]))
+    finally:
+        pool.shutdown()
 
 
 def measure(fn, work: str) -> tuple[float, float, int, dict]:

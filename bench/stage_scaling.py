@@ -4,17 +4,17 @@ documents, every stage on a local Ray (2 CPUs) over parquet inputs, one command:
     nice -n 10 .venv/bin/python bench/stage_scaling.py [--sizes 10000 100000] [--stages ...]
 
 Inputs: bench/_scaling_corpus.py (real texts with 10% of words replaced; generated once under
---cache). Stages: the per-document map stages on extracted text (langid, pii, dirty-words,
-line-repetition, ngram-repetition, gopher, c4, fineweb, tokenize), each alone in one Ray pass as
-the runner runs a map stage (`runner.map_stage` + `stage_io.write_kept`), and the global ones
-(dedup-minhash, dedup-lines, kl-divergence: fit on a sample + score) via their `run`. Parameters:
-configs/base.yaml. Per (stage, size) Ray is started afresh, so a worker's peak belongs to that run.
+--cache). Each stage runs as `curate run` runs it: a pipeline [read-documents, <stage>] with
+unfused passes (pipeline/runner.py), so a map stage is one pass on the stage hosts and a global
+stage its decision plus the pass that applies it; only those steps are measured. Parameters:
+configs/base.yaml. Per (stage, size) Ray is started afresh.
 
-Measured: wall s (read + stage + parquet write, driver clock), µs/doc of wall, worker CPU µs/doc
-(user+system of Ray worker processes, sampled: bench/_proc.py; steadier than wall on a shared
-machine), and per worker the peak RSS (VmHWM) and peak private memory (RssAnon; RSS also counts
-object-store pages a worker maps). The curve is flat when the largest size's µs/doc and peak
-private memory are within +-20% of the smallest's (printed as ratios).
+Measured over the stage's steps: wall s (driver clock), µs/doc of wall, worker CPU µs/doc
+(user+system of the Ray worker processes and the processes they start, sampled: bench/_proc.py;
+steadier than wall on a shared machine), and the peak RSS and peak private memory (RssAnon, as
+sampled; RSS also counts object-store and memory-mapped pages) of the largest worker. The curve is
+flat when the largest size's µs/doc and peak private memory are within +-20% of the smallest's
+(printed as ratios).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, BENCH)
 
-from _proc import TreeSampler, is_ray_worker  # noqa: E402
+from _proc import TreeSampler, is_worker_process  # noqa: E402
 from _scaling_corpus import EditedCorpus, corpus_files, real_texts  # noqa: E402
 
 MAP_STAGES = ["langid", "pii", "dirty-words", "line-repetition", "ngram-repetition", "gopher-quality",
@@ -43,43 +43,45 @@ GLOBAL_STAGES = ["dedup-minhash", "dedup-lines", "kl-divergence"]
 
 
 def run_stage(name: str, files: list[str], work: str, cpus: int, seed: int) -> dict:
-    """One stage over the files on a fresh local Ray (or the running one); its measurements."""
+    """One stage over the files, through the runner on a fresh local Ray; its measurements."""
     import ray
-    import ray.data
 
-    from pipeline import stage_io
     from pipeline.config import load_config
     from pipeline.ray_env import init_ray
-    from pipeline.registry import stage_class
-    from pipeline.runner import default_cache_dir, map_stage
-    from pipeline.schema import DOCUMENT_SCHEMA
-    from pipeline.stage import MapStage, RunContext
+    from pipeline.runner import Runner
 
-    config = load_config(os.path.join(ROOT, "configs", "commoncrawl.yaml"))  # base.yaml's stage sections
-    stage_dir = os.path.join(work, name)
-    shutil.rmtree(stage_dir, ignore_errors=True)
-    ctx = RunContext(output_dir=work, stage_dir=stage_dir, seed=seed, batch_size=config.run.batch_size,
-                     cache_dir=default_cache_dir())
-    stage = stage_class(name)(config.stage_config(name), ctx)
+    out = os.path.join(work, name)
+    shutil.rmtree(out, ignore_errors=True)
+    config = load_config(os.path.join(ROOT, "configs", "base.yaml"), {  # base.yaml's stage sections
+        "input": {"paths": files}, "pipeline": ["read-documents", name],
+        "run": {"seed": seed, "fuse_map_stages": False, "num_cpus": cpus},
+    })
     own_ray = not ray.is_initialized()
     init_ray(num_cpus=cpus)
+    runner = Runner(config, out, resume=False)
+    wall = cpu = rss = anon = 0.0
     try:
-        with TreeSampler(match=is_ray_worker) as tree:
-            t0 = time.perf_counter()
-            ds = ray.data.read_parquet(files, schema=DOCUMENT_SCHEMA)
-            out = map_stage(ds, stage) if isinstance(stage, MapStage) else stage.run(ds)
-            stage_io.write_kept(out, ctx.kept_dir)
-            wall = time.perf_counter() - t0
+        with TreeSampler(match=is_worker_process) as tree:
+            runner.begin()
+            for step in runner.plan():
+                mine = any(s.name == name for s in step.stages)
+                mark = tree.mark() if mine else None
+                t0 = time.perf_counter()
+                runner.run_step(step)
+                if mine:
+                    wall += time.perf_counter() - t0
+                    cpu += tree.cpu_since(mark)
+                    rss, anon = (max(a, b) for a, b in zip((rss, anon), tree.peak_mb()))
+            runner.end()
     finally:
         if own_ray:
             ray.shutdown()
     n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    rss, anon = tree.peak_mb()
+    outcome = next(o for o in runner.results() if o.name == name)
     res = {"stage": name, "docs": n, "wall_s": round(wall, 2), "us_per_doc": round(wall / n * 1e6, 1),
-           "cpu_us_per_doc": round(tree.cpu_s / n * 1e6, 1), "workers": len(tree.cpu),
-           "peak_rss_mb": rss, "peak_anon_mb": anon,
-           "kept": stage_io.count_rows(ctx.kept_dir), "dropped": stage_io.count_rows(ctx.dropped_dir)}
-    shutil.rmtree(stage_dir, ignore_errors=True)
+           "cpu_us_per_doc": round(cpu / n * 1e6, 1), "workers": len(tree.cpu),
+           "peak_rss_mb": rss, "peak_anon_mb": anon, "kept": outcome.kept, "dropped": outcome.dropped}
+    shutil.rmtree(out, ignore_errors=True)
     return res
 
 

@@ -113,7 +113,7 @@ class TrainScorers(GlobalStage):
     resources = Resources(num_cpus=1, memory_gb=2.0)
     Config = TrainScorersConfig
 
-    def run(self, ds):
+    def decide(self, ds) -> dict:
         import ray
 
         from classifiers.judge.stage import stage_resources
@@ -128,4 +128,4 @@ class TrainScorers(GlobalStage):
         artifacts.write_run_pointer(self.ctx.output_dir, trained)
         for name, path in sorted(trained.items()):
             log.info("%s: %s -> %s", self.name, name, path or "not trained (see warning above)")
-        return ds
+        return {"sampled": len(rows), "trained": {k: v is not None for k, v in sorted(trained.items())}}

@@ -17,22 +17,22 @@ Decisions:
   `min_remaining_chars` is dropped as `lines-emptied`, with its original text.
 - Kept documents that lost lines get annotations["dedup_lines"] = {"lines": n, "chars": c}.
 
-Plan on Ray (two keyed shuffles; the driver only counts the input to size the buckets):
+Plan on Ray (one keyed shuffle of line rows; the driver only counts the input to size the
+buckets):
 1. map: one row per (document, distinct line key): (_key, _doc = hash of the id, n occurrences).
-2. shuffle on _key; per partition, total n (or rows) per key; emit (_doc, _key) for every row
-   of a key over the limit: the removal orders, routed to their documents.
-3. shuffle the documents together with the removal rows on _doc; per partition, recompute the
-   line keys of each document and drop the lines whose key has a removal row there. A key is
-   frequent for its whole bucket, so membership of the key in the partition's set is exact.
-Memory per task is one partition of line rows or of documents, never a bucket: raise
-`num_partitions` for bigger inputs. Row counting and the join are one shuffle (step 2) rather
-than a counting pass and a join pass over the same rows.
+2. shuffle on _key; per partition, total n (or rows) per key; the keys over the limit are the
+   decision (pipeline/decisions.py: sorted, memory-mapped where it is applied).
+3. the next pass recomputes the line keys of each document and removes the lines whose key is
+   in the decision (`FrequentLineRemoval`). A key is frequent for its whole bucket (the bucket is
+   mixed into the key), so membership is exact. The documents are never shuffled.
+Memory per task is one partition of line rows, never a bucket: raise `num_partitions` for bigger
+inputs.
 """
 from __future__ import annotations
 
 import logging
 import math
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -42,8 +42,9 @@ from pydantic import Field
 
 from dedup.partitions import map_partitions_by_key
 from dedup.signatures import fmix64
-from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, merge_annotations, to_dropped, with_column
-from pipeline.stage import DropWriter, GlobalStage, Resources, StageConfig
+from pipeline.decisions import DecisionTable, write_decision
+from pipeline.schema import DROPPED_SCHEMA, conform, merge_annotations, to_dropped, with_column
+from pipeline.stage import GlobalStage, MapStage, Resources, StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,7 @@ REASON = "lines-emptied"
 ANNOTATION = "dedup_lines"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _LINE_ROWS = pa.schema([pa.field("_key", pa.int64()), pa.field("_doc", pa.int64()), pa.field("n", pa.int32())])
-_REMOVAL_ROWS = pa.schema([pa.field("_doc", pa.int64()), pa.field("_key", pa.int64())])
-# documents and removal rows travel together through the final shuffle (id nullable: removal
-# rows have none)
-_COGROUP_SCHEMA = pa.schema(
-    [f.with_nullable(True) for f in DOCUMENT_SCHEMA] + [pa.field("_doc", pa.int64()), pa.field("_key", pa.int64())]
-)
+_KEYS = pa.schema([pa.field("_key", pa.int64())])
 
 
 class LineDedupConfig(StageConfig):
@@ -160,10 +156,10 @@ def line_rows(batch: pa.Table, cfg: LineDedupConfig, buckets: int) -> pa.Table:
 # --- step 2: count per key, emit removal rows ----------------------------------------------------
 
 
-def frequent_line_rows(part: pa.Table, max_count: int, count: str) -> pa.Table:
-    """(_doc, _key) for every line row whose key is counted more than `max_count` times."""
+def frequent_keys(part: pa.Table, max_count: int, count: str) -> pa.Table:
+    """The distinct keys of one key partition counted more than `max_count` times."""
     if part.num_rows == 0:  # an empty partition may come without columns
-        return _REMOVAL_ROWS.empty_table()
+        return _KEYS.empty_table()
     keys = part.column("_key").to_numpy()
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
@@ -172,35 +168,19 @@ def frequent_line_rows(part: pa.Table, max_count: int, count: str) -> pa.Table:
     start[1:] = keys[1:] != keys[:-1]
     seg = np.flatnonzero(start)
     totals = np.add.reduceat(weight, seg)
-    frequent = (totals > max_count)[np.cumsum(start) - 1]
     log.info("dedup-lines: partition of %d line rows, %d distinct lines, %d over %d %s",
              len(keys), len(seg), int((totals > max_count).sum()), max_count, count)
-    docs = part.column("_doc").to_numpy()[order]
-    return pa.table({"_doc": docs[frequent], "_key": keys[frequent]}, schema=_REMOVAL_ROWS)
+    return pa.table({"_key": keys[seg][totals > max_count]}, schema=_KEYS)
 
 
 # --- step 3: apply the removals to the documents -------------------------------------------------
 
 
-def document_rows(batch: pa.Table) -> pa.Table:
-    batch = conform(batch)
-    n = batch.num_rows
-    cols = batch.columns + [pa.array(doc_hashes(batch.column("id")).view(np.int64)), pa.nulls(n, pa.int64())]
-    return pa.Table.from_arrays(cols, schema=_COGROUP_SCHEMA)
-
-
-def removal_rows(batch: pa.Table) -> pa.Table:
-    n = batch.num_rows
-    if n == 0:
-        return _COGROUP_SCHEMA.empty_table()
-    cols = {"_doc": batch.column("_doc"), "_key": batch.column("_key")}
-    return pa.table([cols.get(f.name, pa.nulls(n, f.type)) for f in _COGROUP_SCHEMA], schema=_COGROUP_SCHEMA)
-
-
-def remove_lines(docs: pa.Table, frequent: pa.Array, cfg: LineDedupConfig, buckets: int) -> tuple[pa.Table, pa.Table]:
-    """(kept, dropped) after removing from `docs` every counted line whose key is in `frequent`."""
+def remove_lines(docs: pa.Table, is_frequent: Callable[[np.ndarray], np.ndarray], cfg: LineDedupConfig,
+                 buckets: int) -> tuple[pa.Table, pa.Table | None]:
+    """(kept, dropped) after removing from `docs` every counted line whose key `is_frequent`."""
     doc_of, keys, counted, split = line_keys(docs, cfg, buckets)
-    remove = counted & pc.is_in(pa.array(keys), value_set=frequent).to_numpy(zero_copy_only=False)
+    remove = counted & is_frequent(keys)
     hit = np.flatnonzero(np.bincount(doc_of[remove], minlength=docs.num_rows))
     if len(hit) == 0:
         return docs, None
@@ -227,27 +207,13 @@ def remove_lines(docs: pa.Table, frequent: pa.Array, cfg: LineDedupConfig, bucke
     return docs.filter(keep), to_dropped(dropped, LineDedup.name, [REASON] * dropped.num_rows)
 
 
-def apply_partition(part: pa.Table, cfg: LineDedupConfig, buckets: int, dropped_dir: str) -> pa.Table:
-    if part.num_rows == 0:
-        return DOCUMENT_SCHEMA.empty_table()
-    is_removal = pc.is_valid(part.column("_key"))
-    frequent = pc.unique(part.filter(is_removal).column("_key").combine_chunks())
-    docs = part.filter(pc.invert(is_removal)).drop_columns(["_doc", "_key"])
-    docs = conform(docs.take(pc.sort_indices(docs, sort_keys=[("id", "ascending")])))
-    kept, dropped = remove_lines(docs, frequent, cfg, buckets)
-    if dropped is not None and dropped.num_rows:
-        log.info("dedup-lines: %d documents emptied by line removal", dropped.num_rows)
-        DropWriter(dropped_dir).write(dropped)
-    return kept
-
-
 def line_dedup_local(table: pa.Table, cfg: LineDedupConfig, buckets: int | None = None) -> tuple[pa.Table, pa.Table]:
     """The same steps in this process, the whole table as one partition (tests, benchmarks)."""
     table = conform(table)
     buckets = buckets or num_buckets(cfg.expected_docs or table.num_rows, cfg.bucket_docs)
-    removals = frequent_line_rows(line_rows(table, cfg, buckets), cfg.max_count, cfg.count)
+    frequent = frequent_keys(line_rows(table, cfg, buckets), cfg.max_count, cfg.count).column("_key").to_numpy()
     docs = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
-    kept, dropped = remove_lines(docs, pc.unique(removals.column("_key")), cfg, buckets)
+    kept, dropped = remove_lines(docs, lambda keys: np.isin(keys, frequent), cfg, buckets)
     return kept, dropped if dropped is not None else DROPPED_SCHEMA.empty_table()
 
 
@@ -258,7 +224,7 @@ class LineDedup(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = LineDedupConfig
 
-    def run(self, ds):
+    def decide(self, ds) -> dict:
         cfg = self.config
         total = cfg.expected_docs if cfg.expected_docs is not None else ds.count()
         buckets = num_buckets(total, cfg.bucket_docs)
@@ -270,8 +236,36 @@ class LineDedup(GlobalStage):
         )
         rows = ds.map_batches(line_rows, batch_format="pyarrow", batch_size=self.ctx.batch_size,
                               fn_kwargs={"cfg": cfg, "buckets": buckets})
-        removals = map_partitions_by_key(rows, "_key", frequent_line_rows, cfg.num_partitions,
-                                         fn_kwargs={"max_count": cfg.max_count, "count": cfg.count})
-        both = ds.map_batches(document_rows, batch_format="pyarrow").union(removals.map_batches(removal_rows, batch_format="pyarrow"))
-        return map_partitions_by_key(both, "_doc", apply_partition, cfg.num_partitions,
-                                     fn_kwargs={"cfg": cfg, "buckets": buckets, "dropped_dir": self.ctx.dropped_dir})
+        keys = map_partitions_by_key(rows, "_key", frequent_keys, cfg.num_partitions,
+                                     fn_kwargs={"max_count": cfg.max_count, "count": cfg.count})
+        facts = write_decision(keys, self.ctx.decision_dir, "_key", meta={"buckets": buckets})
+        return {"frequent_lines": facts["rows"], "buckets": buckets}
+
+    def apply_stage(self) -> "FrequentLineRemoval":
+        return FrequentLineRemoval(RemovalConfig(decision_dir=self.ctx.decision_dir, lines=self.config), self.ctx)
+
+
+class RemovalConfig(StageConfig):
+    decision_dir: str
+    lines: LineDedupConfig
+
+
+class FrequentLineRemoval(MapStage):
+    """The pass after the decision: removes the decided lines from each document (`lines-emptied`
+    when too little is left)."""
+
+    name = LineDedup.name
+    reads = ("id", "text", "language")
+    writes = ("text", "annotations")
+    resources = Resources(num_cpus=1)
+    Config = RemovalConfig
+
+    def setup(self) -> None:
+        self._table = DecisionTable(self.config.decision_dir)
+        self._buckets = int(self._table.meta["buckets"])
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        if not hasattr(self, "_table"):
+            self.setup()
+        kept, dropped = remove_lines(batch, self._table.contains, self.config.lines, self._buckets)
+        return kept, dropped if dropped is not None else DROPPED_SCHEMA.empty_table()

@@ -8,10 +8,9 @@ Plan (every step a Ray task over one batch or one key-partition; the driver sees
 3. `verify`: two keyed joins of those edges with the signature rows drop the edges whose
    estimated Jaccard is below threshold + verify_margin (dedup/verify.py);
 4. connected components of the edges left (dedup/components.py);
-5. drop each labelled document (dedup/decide.py): the small drop set is broadcast to the
-   document blocks when under a byte cap, else cogrouped with them by id.
-The input dataset is read twice (steps 1 and 5): the runner hands a stage a parquet read, so a
-second scan is cheaper than pinning the corpus in the object store.
+5. the labelled documents, (id, duplicate_of) rows keyed by id hash, are the decision
+   (pipeline/decisions.py); the next pass drops them (`NearDuplicateDrops`). Only the
+   signatures move through the shuffles: the texts are read once, for step 1.
 
 Node keys (dedup/nodes.py) are bytes whose order is the keep rule, so a component's smallest
 node, its label, is the one kept.
@@ -37,16 +36,19 @@ import xxhash
 from pydantic import Field, model_validator
 
 from dedup.components import connected_components, connected_components_local
-from dedup.decide import decide
 from dedup.lsh import band_keys, optimal_param, s_curve, star_edges
-from dedup.nodes import node_ids, node_keys  # noqa: F401 (node_ids: re-exported for benches)
+from dedup.nodes import node_ids, node_keys
 from dedup.partitions import map_partitions_by_key
 from dedup.signatures import bottom_k, minhash_signatures, shingle_hashes
 from dedup.verify import JOIN_SCHEMA, binary_matrix, sig_rows, sketch_column, verified_edges, verified_edges_local
+from pipeline.decisions import write_decision
+from pipeline.drop_listed import DROP_LIST_SCHEMA, DropListConfig, DropListed, drop_list_rows
 from pipeline.schema import conform
 from pipeline.stage import GlobalStage, Resources, StageConfig
 
 log = logging.getLogger(__name__)
+
+REASON = "near-duplicate"
 
 _SIG_SCHEMA = pa.schema([pa.field("node", pa.binary()), pa.field("bkeys", pa.binary()), pa.field("vsig", pa.binary())])
 _BUCKET_SCHEMA = pa.schema([pa.field("_bkey", pa.int64()), pa.field("node", pa.binary())])
@@ -71,8 +73,6 @@ class MinHashConfig(StageConfig):
     verify: bool = True
     verify_margin: float = Field(0.02, ge=-0.5, le=0.5)  # ~1 sd of the k=256 estimate at 0.8; measured, see the module doc
     verify_k: int = Field(256, ge=1, le=4096)  # bottom-k sketch size for verify: F1 0.951 at 128, 0.956 at 256, 0.959 at 512 (measured)
-    # drop sets up to this size are broadcast to the document blocks (no text shuffle); above it, a shuffle on id
-    broadcast_max_bytes: int = Field(256 * 2**20, ge=0)  # our choice: 256 MiB ~ 4M drops
     # partitions of every keyed shuffle (memory per task ~ data / partitions); None: Ray's default
     # (hash shuffle) or one per input block (sort shuffle)
     num_partitions: int | None = Field(None, ge=1)
@@ -143,6 +143,13 @@ def bucket_edges(part: pa.Table) -> pa.Table:
     return pa.table({"u": u, "v": v})
 
 
+def label_drops(batch: pa.Table) -> pa.Table:
+    """(node, label) rows of the documents to drop -> decision rows (key, id, duplicate_of)."""
+    if batch.num_rows == 0:
+        return DROP_LIST_SCHEMA.empty_table()
+    return drop_list_rows(node_ids(batch.column("node")), node_ids(batch.column("label")))
+
+
 def cluster_local(table: pa.Table, cfg: MinHashConfig, seed: int) -> dict:
     """Steps 1-4 in this process, the whole table as one partition (bench, tests): the (node,
     label) table, the candidate and verified edges, components rounds."""
@@ -161,7 +168,7 @@ class MinHashDedup(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = MinHashConfig
 
-    def run(self, ds):
+    def decide(self, ds) -> dict:
         cfg = self.config
         bands, rows = lsh_shape(cfg)
         seed = cfg.seed if cfg.seed is not None else self.ctx.seed
@@ -184,4 +191,17 @@ class MinHashDedup(GlobalStage):
             join_sigs = sigs.map_batches(join_rows, batch_format="pyarrow")
             edges = verified_edges(edges, join_sigs, cfg.verify_threshold, cfg.num_partitions)
         labels = connected_components(edges, cfg.num_partitions, cfg.max_rounds)
-        return decide(ds, labels, self.name, self.ctx.dropped_dir, cfg.broadcast_max_bytes, cfg.num_partitions)
+        facts = write_decision(labels.map_batches(label_drops, batch_format="pyarrow"), self.ctx.decision_dir, "_key")
+        log.info("%s: %d near-duplicates to drop", self.name, facts["rows"])
+        return {"near_duplicates": facts["rows"], "bands": bands, "rows_per_band": rows}
+
+    def apply_stage(self) -> "NearDuplicateDrops":
+        return NearDuplicateDrops(DropListConfig(decision_dir=self.ctx.decision_dir, reason=REASON), self.ctx)
+
+
+class NearDuplicateDrops(DropListed):
+    """The documents the decision names, dropped as `near-duplicate` (the pass after the decision).
+    An unconverged components run can give a node two labels: the decision keeps both rows and the
+    smallest label, first in the sorted decision, wins."""
+
+    name = MinHashDedup.name

@@ -16,6 +16,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from filters.kl_reference import fit_reference, kl_to_reference, load_reference, save_reference, token_ids
+from pipeline.decisions import read_meta, write_meta
 from pipeline.schema import merge_annotations, split_by_reason
 from pipeline.stage import Filter, GlobalStage, Resources, StageConfig
 
@@ -48,11 +49,12 @@ class KlDivergenceConfig(StageConfig):
 
 
 class _KlScoreConfig(StageConfig):
-    artifact: str
+    artifact: str | None = None  # the reference; None: the one `decision_dir` names
     smoothing: float
-    threshold: float
+    threshold: float | None = None  # None: the one `decision_dir` names
     min_tokens: int
     languages: list[str] | None = None
+    decision_dir: str | None = None  # the stage's decision (the pass after the fit)
 
 
 class _KlScore(Filter):
@@ -67,7 +69,11 @@ class _KlScore(Filter):
     def setup(self) -> None:
         from filters.kl_reference import _encoder
 
-        self._log_q = load_reference(self.config.artifact).log_probs(self.config.smoothing)
+        artifact, self._threshold = self.config.artifact, self.config.threshold
+        if self.config.decision_dir is not None:
+            decided = read_meta(self.config.decision_dir)
+            artifact, self._threshold = decided["artifact"], decided["threshold"]
+        self._log_q = load_reference(artifact).log_probs(self.config.smoothing)
         self._encoder = _encoder()
 
     def scores(self, texts: list[str | None], languages: list[str | None] | None = None) -> list[float | None]:
@@ -86,7 +92,7 @@ class _KlScore(Filter):
         texts = batch.column("text").to_pylist()
         kl = self.scores(texts, batch.column("language").to_pylist())
         reasons = [
-            "no-text" if t is None else ("token-kl" if k is not None and k > self.config.threshold else None)
+            "no-text" if t is None else ("token-kl" if k is not None and k > self._threshold else None)
             for t, k in zip(texts, kl)
         ]
         if "no-text" in reasons:
@@ -97,7 +103,7 @@ class _KlScore(Filter):
 
 class KlDivergence(GlobalStage):
     name = "kl-divergence"
-    reads = ("text",)
+    reads = ("text", "language")
     writes = ("annotations",)
     resources = Resources(num_cpus=1, memory_gb=1.0)
     Config = KlDivergenceConfig
@@ -110,7 +116,7 @@ class KlDivergence(GlobalStage):
             return c.artifact
         seed = self.ctx.seed if self.ctx else 0
         ref = fit_reference(ds, c.sample_fraction, seed, c.smoothing, self.ctx.batch_size if self.ctx else 256, c.languages)
-        path = os.path.join(self.ctx.stage_dir, "reference", "token-counts.npz")
+        path = os.path.join(self.ctx.decision_dir, "reference", "token-counts.npz")
         save_reference(ref, path)
         self.reference_tokens = ref.meta["sample_tokens"]
         log.info(
@@ -121,10 +127,7 @@ class KlDivergence(GlobalStage):
         )
         return path
 
-    def run(self, ds):
-        from pipeline.runner import map_stage
-
-        ds = ds.materialize()  # read twice (fit, then score): compute the input once
+    def decide(self, ds) -> dict:
         c = self.config
         self.reference_tokens = None
         artifact = self.artifact_path(ds)
@@ -136,17 +139,24 @@ class KlDivergence(GlobalStage):
                 self.reference_tokens, c.min_reference_tokens,
             )
             threshold = float("inf")
-        scorer = _KlScore(
-            _KlScoreConfig(
-                artifact=artifact,
-                smoothing=c.smoothing,
-                threshold=threshold,
-                min_tokens=c.min_tokens,
-                languages=c.languages,
-            ),
-            self.ctx,
-        )
-        return map_stage(ds, scorer, self.ctx)
+        # json has no infinity: a reference too small to decide on is recorded as threshold null
+        write_meta(self.ctx.decision_dir, {"artifact": artifact, "threshold": threshold if threshold != float("inf") else None,
+                                           "reference_tokens": self.reference_tokens})
+        return {"reference_tokens": self.reference_tokens, "drops": threshold != float("inf")}
+
+    def apply_stage(self) -> _KlScore:
+        c = self.config
+        return _KlApply(_KlScoreConfig(smoothing=c.smoothing, min_tokens=c.min_tokens, languages=c.languages,
+                                       decision_dir=self.ctx.decision_dir), self.ctx)
+
+
+class _KlApply(_KlScore):
+    """The pass after the fit: the decided reference and threshold (null: score, never drop)."""
+
+    def setup(self) -> None:
+        super().setup()
+        if self._threshold is None:
+            self._threshold = float("inf")
 
 
 def kl_scores(texts: list[str], artifact: str, smoothing: float = 0.5) -> np.ndarray:

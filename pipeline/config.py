@@ -31,6 +31,10 @@ class RunSettings(BaseModel):
     shuffle: Literal["sort", "hash"] = "sort"
     # run consecutive map stages in one Ray pass (kept/ written after the last of them)
     fuse_map_stages: bool = True
+    # documents per work unit after the source (each input file is cut into parts of this many):
+    # small enough that a few input files still keep every worker busy, large enough that the
+    # per-unit cost (a parquet file, a commit) stays small (our measurement, docs/benchmarks.md)
+    unit_docs: int = Field(128, ge=1)
     # models, converted blocklists and labels that later runs reuse; None: ~/.cache/llama3-curate
     # (or $XDG_CACHE_HOME/llama3-curate); a relative path is taken relative to --output
     cache_dir: str | None = None

@@ -159,6 +159,11 @@ class Extract(MapStage):
 
             self._isolated = IsolatedExtractor(self.config)
 
+    def teardown(self) -> None:
+        if getattr(self, "_isolated", None) is not None:
+            self._isolated.close()
+            self._isolated = None
+
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         payloads = batch.column("html").to_pylist()
         content_types = batch.column("content_type").to_pylist()

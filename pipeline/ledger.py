@@ -25,8 +25,6 @@ class LedgerImbalance(RuntimeError):
 
 
 def _ledger_dataset(outcomes):
-    import ray.data
-
     dropped_files = [f for o in outcomes for f in stage_io.parquet_files(os.path.join(o.stage_dir, "dropped"))]
     final_kept_dir = next(
         os.path.join(o.stage_dir, "kept")
@@ -54,13 +52,12 @@ def _ledger_dataset(outcomes):
         )
 
     parts = [
-        ray.data.read_parquet(stage_io.parquet_files(final_kept_dir), schema=DOCUMENT_SCHEMA)
-        .select_columns(["id", *MIX_COLUMNS]).map_batches(kept_rows, batch_format="pyarrow")
+        stage_io.read_parquet_files(stage_io.parquet_files(final_kept_dir), DOCUMENT_SCHEMA, ["id", *MIX_COLUMNS])
+        .map_batches(kept_rows, batch_format="pyarrow")
     ]
     if dropped_files:
         parts.append(
-            ray.data.read_parquet(dropped_files, schema=DROPPED_SCHEMA)
-            .select_columns(["id", "stage", "reason", "duplicate_of", "bucket"])
+            stage_io.read_parquet_files(dropped_files, DROPPED_SCHEMA, ["id", "stage", "reason", "duplicate_of", "bucket"])
             .map_batches(dropped_rows, batch_format="pyarrow")
         )
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]

@@ -28,6 +28,7 @@ def quiet_ray_data(shuffle: str = "sort") -> None:
         "hash": ShuffleStrategy.HASH_SHUFFLE,
     }[shuffle]
     ctx.enable_progress_bars = False
+    ctx.use_datasource_v2 = False
     ctx.print_on_execution_start = False
     # keep Ray Data from reordering blocks: downstream sorts anyway, but stable order eases debugging
     ctx.execution_options.preserve_order = True

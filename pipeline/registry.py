@@ -8,6 +8,7 @@ from pipeline.stage import Stage
 
 STAGES: dict[str, str] = {
     "read-warc": "pipeline.warc:ReadWarc",
+    "read-documents": "pipeline.documents_source:ReadDocuments",
     "url-safety": "filters.url_safety:UrlSafety",
     "dedup-url": "dedup.url:UrlDedup",
     "extract": "pipeline.extract:Extract",

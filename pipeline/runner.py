@@ -1,16 +1,23 @@
-"""Config -> Ray Data plan. Each stage materialises its output under OUTPUT/stages/NN-name/:
-`dropped/` always, `kept/` at the end of every Ray pass, and a completion marker; a rerun with
-the same output folder skips every stage whose marker matches the config that produced it.
+"""Config -> a plan of passes and decisions on Ray. Each stage has its folder OUTPUT/stages/NN-name/
+with `dropped/` and a completion marker; a rerun with the same output folder skips every stage
+whose marker matches the config that produced it.
 
-Consecutive map stages run fused in one Ray pass (`run.fuse_map_stages`, default on): a pass per
-stage costs seconds of fixed Ray overhead and a parquet round trip each, which dominated small
-runs (14 passes for the demo). A fused group writes `kept/` only after its last stage; every
-stage in it still writes its own `dropped/` and marker, so the ledger and summary see them
-exactly as if they had run alone.
+The plan (`Runner.plan`):
+- a **pass** runs the source (if any) and the map stages that follow it, fused, over work units
+  on the run's stage hosts (pipeline/units.py, pipeline/hosts.py); only its last stage writes
+  `kept/`; every stage in it writes its own `dropped/` and marker, so the ledger and summary see
+  them exactly as if they had run alone. A rerun after a crash redoes only uncommitted units;
+- a **decision** (a global stage) reads only the columns the stage declares from the last pass's
+  kept files and writes its decision under the stage's `decision/` folder; the map stage that
+  applies it (`apply_stage`) opens the next pass. So documents never go through a shuffle: URL
+  dedup moves URLs, MinHash signatures, line dedup line hashes;
+- the **sink** writes the shards from the last pass's kept files.
+Global stages that only implement `run(ds)`, and sources that cannot read one file at a time,
+run whole on Ray Data as before (`run_group`).
 
-The source and the map passes run by work unit (pipeline/units.py: one input file, or one kept
-file of the previous stage, each committed on its own), so a rerun after a crash redoes only the
-units of the interrupted pass that had not committed; global stages and the sink rerun whole."""
+Why passes on hosts: a Ray Data plan per stage started new actors that imported and set up their
+stages every time; on the shared WARC files that fixed cost was most of a run (docs/benchmarks.md).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -18,14 +25,18 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pipeline import stage_io, units
+from pipeline import stage_io
 from pipeline.config import PipelineConfig
+from pipeline.hosts import HostPool
 from pipeline.registry import stage_class
 from pipeline.stage import FusedMapUDF, GlobalStage, MapStage, RunContext, SinkStage, SourceStage, Stage
+from pipeline.units import PassSpec, UnitWorkUDF, is_source_by_units, pass_units, pending_units
 
 log = logging.getLogger(__name__)
+
+DECIDED = "_DECIDED.json"  # in the stage's decision/ folder: the decision is complete
 
 
 @dataclass
@@ -41,115 +52,108 @@ class StageOutcome:
     facts: dict
 
 
-def _actor_pool_args(stages: list[MapStage]) -> dict:
-    """map_batches arguments for an actor pool that runs `stages` (each built once per actor)."""
-    import ray
+@dataclass
+class Step:
+    """One step of the plan: kind "pass" | "decide" | "whole" | "sink", with its (index, stage,
+    fingerprint) items (a pass has several)."""
+
+    kind: str
+    items: list = field(default_factory=list)
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [s for _, s, _ in self.items]
+
+    @property
+    def names(self) -> str:
+        return "+".join(s.name for s in self.stages)
+
+
+def _actor_pool_args(stages: list[Stage], cluster_cpus: float) -> dict:
+    """map_batches arguments for a Ray Data actor pool that runs `stages` (each built once per actor)."""
     import ray.data
 
     cpus_per_actor = max(s.resources.num_cpus for s in stages)
     gpus_per_actor = max(s.resources.num_gpus for s in stages)
     memory = sum(s.resources.memory_gb or 0 for s in stages)
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    cpus = max(1, int(cluster_cpus))
     limits = [s.resources.concurrency for s in stages if s.resources.concurrency]
     max_size = min(limits) if limits else max(1, int(cpus // max(cpus_per_actor, 1e-3)))
     # An autoscaling pool from 1 actor: a fixed pool that takes every CPU starves the read tasks
     # feeding it (seen as a hang on 2-CPU machines).
     compute = ray.data.ActorPoolStrategy(min_size=1, max_size=max_size)
     kwargs = {"memory": int(memory * 2**30)} if memory else {}
-    return dict(
-        fn_constructor_args=([(type(s), s.config, s.ctx) for s in stages],),
-        batch_format="pyarrow",
-        compute=compute,
-        num_cpus=cpus_per_actor,
-        num_gpus=gpus_per_actor,
-        **kwargs,
-    )
+    return dict(compute=compute, num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, **kwargs)
 
 
 def map_stages(ds, stages: list[MapStage]):
-    """Attach map stages to a dataset as one class UDF (each stage built once per worker)."""
+    """Attach map stages to a Ray Dataset as one class UDF (each stage built once per worker): the
+    whole-dataset form (`GlobalStage.run`, `curate <stage>`, tests)."""
     import ray
 
-    if max(s.resources.num_cpus for s in stages) >= ray.cluster_resources().get("CPU", 1):
+    cpus = ray.cluster_resources().get("CPU", 1)
+    if max(s.resources.num_cpus for s in stages) >= cpus:
         # one actor takes every CPU (a 1-CPU cluster): the read and list tasks that would feed it
         # could never be scheduled, a hang; run them to the object store first (it spills)
         ds = ds.materialize()
-    return ds.map_batches(FusedMapUDF, batch_size=stages[0].ctx.batch_size, **_actor_pool_args(stages))
+    return ds.map_batches(FusedMapUDF, batch_size=stages[0].ctx.batch_size, batch_format="pyarrow",
+                          fn_constructor_args=([(type(s), s.config, s.ctx) for s in stages],), **_actor_pool_args(stages, cpus))
 
 
 def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
-    """Attach one map stage (global stages use this to run a per-document step); `ctx`, when
-    given, replaces the stage's own context."""
+    """Attach one map stage; `ctx`, when given, replaces the stage's own context."""
     if ctx is not None and stage.ctx is not ctx:
         stage = type(stage)(stage.config, ctx)
     return map_stages(ds, [stage])
 
 
-def _run_by_units(stages: list[Stage], files: list[str] | None, inputs: list[str] | None, fp: str, resume: bool) -> None:
-    """The source over input files, or a map pass over the previous kept files, one unit each."""
-    last = stages[-1]
-    if isinstance(last, SourceStage):
-        units_list = [(units.source_unit(i, f), f) for i, f in enumerate(files or [])]
-    else:
-        units_list = [(units.file_unit(f), f) for f in inputs or []]
-    pending = units.pending_units(stages, units_list, fp, resume)
-    if isinstance(last, SourceStage):
-        def attach(ds):
-            return ds.map_batches(
-                units.source_units, batch_size=1, batch_format="pyarrow", num_cpus=last.resources.num_cpus,
-                fn_kwargs={"stage_cls": type(last), "config": last.config, "ctx": last.ctx},
-            )
-    else:
-        def attach(ds):
-            return ds.map_batches(units.MapUnitsUDF, batch_size=1, **_actor_pool_args(stages))
-    ran = units.run_pending(pending, attach)
-    log.info("stage %s: %d units run, %d committed earlier", "+".join(s.name for s in stages), ran, len(units_list) - ran)
-    if not stage_io.parquet_files(last.ctx.kept_dir):  # no input at all: the next stage still reads a schema
-        stage_io.write_kept_empty(last.ctx.kept_dir)
+def _uses_gpu(stages: list[Stage]) -> bool:
+    return any(s.resources.num_gpus > 0 for s in stages)
 
 
-def by_units(stages: list[Stage], inputs: list[str] | None) -> bool:
-    """Whether this group runs as resumable units: map passes over a kept folder, and sources
-    that read one file at a time."""
-    last = stages[-1]
-    if isinstance(last, SourceStage):
-        return callable(getattr(last, "read_file", None))
-    return inputs is not None and all(isinstance(s, MapStage) for s in stages)
+def run_pass_units(pool: HostPool | None, spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> None:
+    """Run a pass's pending units: on the stage hosts, or on a Ray Data actor pool that asks for
+    the GPUs when a stage needs one."""
+    limits = [s.resources.concurrency for s in stages if s.resources.concurrency]
+    if not _uses_gpu(stages):
+        pool.run(spec, pending, min(limits) if limits else None)
+        return
+    import ray
+    import ray.data
+
+    ds = ray.data.from_items([{"unit": u, "input": s} for u, s in pending], override_num_blocks=max(len(pending), 1))
+    out = ds.map_batches(UnitWorkUDF, batch_size=1, batch_format="pyarrow", fn_constructor_args=(spec,),
+                         **_actor_pool_args(stages, ray.cluster_resources().get("CPU", 1)))
+    for _ in out.iter_batches(batch_format="pyarrow", batch_size=None):
+        pass
 
 
-def run_group(
-    stages: list[Stage], ds, files: list[str] | None, rows_in: int | None,
-    inputs: list[str] | None = None, fp: str = "", resume: bool = False,
-) -> tuple[object, list[dict]]:
-    """Run one stage, or several consecutive map stages fused in one pass; materialise the kept
-    output into the last stage's folder. `inputs` (the previous stage's kept files) lets map
-    passes run by resumable units. Returns (kept dataset, one marker per stage, without
-    fingerprints)."""
+def run_group(stages: list[Stage], ds, files: list[str] | None, rows_in: int | None,
+              inputs: list[str] | None = None) -> tuple[object, list[dict]]:
+    """Run one stage whole on Ray Data (a source without `read_file`, a global stage that only
+    implements `run`, a sink; or a lone map stage for `curate <stage>`); materialise the kept
+    output into its folder. Returns (kept dataset, one marker per stage, without fingerprints)."""
     t0 = time.perf_counter()
     last = stages[-1]
     facts: dict = {}
-    if by_units(stages, inputs):
-        _run_by_units(stages, files, inputs, fp, resume)
-        kept_ds = stage_io.read_kept(last.ctx.kept_dir)
+    for s in stages:
+        stage_io.reset_dir(s.ctx.stage_dir)
+    if ds is None and inputs is not None:
+        ds = stage_io.read_kept_files(inputs)
+    if isinstance(last, SinkStage):
+        facts = last.write(ds) or {}
+        kept_ds = ds
     else:
-        for s in stages:
-            stage_io.reset_dir(s.ctx.stage_dir)
-        if ds is None and inputs is not None:
-            ds = stage_io.read_kept_files(inputs)
-        if isinstance(last, SinkStage):
-            facts = last.write(ds) or {}
-            kept_ds = ds
+        if isinstance(last, SourceStage):
+            out = last.read(files or [])
+        elif isinstance(last, GlobalStage):
+            out = last.run(ds)
+        elif all(isinstance(s, MapStage) for s in stages):
+            out = map_stages(ds, stages)
         else:
-            if isinstance(last, SourceStage):
-                out = last.read(files or [])
-            elif isinstance(last, GlobalStage):
-                out = last.run(ds)
-            elif all(isinstance(s, MapStage) for s in stages):
-                out = map_stages(ds, stages)
-            else:
-                raise TypeError(f"cannot run {stages!r} as one group")
-            stage_io.write_kept(out, last.ctx.kept_dir)
-            kept_ds = stage_io.read_kept(last.ctx.kept_dir)
+            raise TypeError(f"cannot run {stages!r} as one group")
+        stage_io.write_kept(out, last.ctx.kept_dir)
+        kept_ds = stage_io.read_kept(last.ctx.kept_dir)
     seconds = round(time.perf_counter() - t0, 3)
     markers = []
     for s in stages:
@@ -173,8 +177,49 @@ def run_group(
 
 
 def run_one_stage(stage: Stage, ds, files: list[str] | None, rows_in: int | None) -> tuple[object, dict]:
+    """`curate <stage>`: one stage alone; a source that reads file by file runs as a pass."""
+    if is_source_by_units(stage):
+        pool = HostPool()
+        try:
+            t0 = time.perf_counter()
+            spec = PassSpec(key=fingerprint("", stage.name, stage.config.model_dump(mode="json"), files), source=(type(stage), stage.config, stage.ctx), maps=())
+            pending = pending_units([stage], pass_units(spec, files, None), spec.key, resume=False)
+            run_pass_units(pool, spec, [stage], pending)
+        finally:
+            pool.shutdown()
+        marker = pass_markers([stage], None, round(time.perf_counter() - t0, 3))[0]
+        return stage_io.read_kept(stage.ctx.kept_dir), marker
     kept_ds, markers = run_group([stage], ds, files, rows_in)
     return kept_ds, markers[0]
+
+
+def pass_markers(stages: list[Stage], rows_in: int | None, seconds: float) -> list[dict]:
+    """Each stage's marker after a pass, from the unit commits and the dropped folders."""
+    last = stages[-1]
+    units = stage_io.unit_markers(last.ctx.stage_dir)
+    first = sum(u["rows_in"] for u in units)  # what the source kept, or what the pass read
+    markers = []
+    rest = stages
+    if isinstance(stages[0], SourceStage):
+        dropped = stage_io.count_rows(stages[0].ctx.dropped_dir)
+        markers.append({"stage": stages[0].name, "rows_in": first + dropped, "kept": first, "dropped": dropped})
+        rows_in, rest = first, stages[1:]
+    elif rows_in is not None and first != rows_in:
+        raise RuntimeError(f"pass {'+'.join(s.name for s in stages)} read {first} documents, the previous stage kept {rows_in}")
+    else:
+        rows_in = first
+    for s in rest:
+        dropped = stage_io.count_rows(s.ctx.dropped_dir)
+        markers.append({"stage": s.name, "rows_in": rows_in, "kept": rows_in - dropped, "dropped": dropped})
+        rows_in -= dropped
+    written = stage_io.count_rows(last.ctx.kept_dir)
+    if written != rows_in or sum(u["kept"] for u in units) != rows_in:
+        raise RuntimeError(f"pass {'+'.join(s.name for s in stages)}: {written} documents written, {rows_in} expected")
+    for m in markers:
+        m.update(seconds=seconds, facts={})
+        if len(stages) > 1:
+            m["fused_with"] = [s.name for s in stages]
+    return markers
 
 
 def default_cache_dir() -> str:
@@ -187,11 +232,20 @@ def fingerprint(previous: str, name: str, params: dict, extra: object = None) ->
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _read_decided(stage: Stage) -> dict | None:
+    path = os.path.join(stage.ctx.decision_dir, DECIDED)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 class Runner:
     def __init__(self, config: PipelineConfig, output_dir: str, resume: bool = True):
         self.config = config
         self.output_dir = os.path.abspath(output_dir)
         self.resume = resume
+        self.pool = HostPool()
 
     def stage_dir(self, index: int, name: str) -> str:
         return os.path.join(self.output_dir, "stages", f"{index:02d}-{name}")
@@ -203,61 +257,150 @@ class Runner:
             output_dir=self.output_dir, stage_dir=stage_dir, seed=run.seed, batch_size=run.batch_size, cache_dir=cache
         )
 
-    def groups(self) -> list[list[tuple[int, Stage, str]]]:
-        """The stages with their fingerprints, grouped into Ray passes."""
+    def plan(self) -> list[Step]:
+        """The stages with their fingerprints, as passes, decisions, whole-dataset steps and the sink."""
         fp = fingerprint("", "input", {"files": self.config.input_files(), "seed": self.config.run.seed})
-        groups: list[list[tuple[int, Stage, str]]] = []
+        fuse = self.config.run.fuse_map_stages
+        steps: list[Step] = []
+        open_pass: Step | None = None
         for index, name in enumerate(self.config.pipeline):
             stage = stage_class(name)(self.config.stage_config(name), self.context(self.stage_dir(index, name)))
             fp = fingerprint(fp, name, stage.config.model_dump(mode="json"))
-            fuse = (
-                self.config.run.fuse_map_stages
-                and groups
-                and isinstance(stage, MapStage)
-                and all(isinstance(s, MapStage) for _, s, _ in groups[-1])
-            )
-            if fuse:
-                groups[-1].append((index, stage, fp))
+            item = (index, stage, fp)
+            if isinstance(stage, MapStage) and open_pass is not None and fuse:
+                open_pass.items.append(item)
+                continue
+            open_pass = None
+            if is_source_by_units(stage) or isinstance(stage, MapStage):
+                open_pass = Step("pass", [item])
+                steps.append(open_pass)
+            elif isinstance(stage, GlobalStage) and stage.decides():
+                steps.append(Step("decide", [item]))
+                apply = stage.apply_stage()
+                if apply is not None:  # same folder and fingerprint: its marker is the stage's
+                    open_pass = Step("pass", [(index, apply, fp)])
+                    steps.append(open_pass)
             else:
-                groups.append([(index, stage, fp)])
-        return groups
+                steps.append(Step("sink" if isinstance(stage, SinkStage) else "whole", [item]))
+        return steps
 
     def run(self) -> list[StageOutcome]:
-        files = self.config.input_files()
+        self.begin()
+        try:
+            for step in self.plan():
+                self.run_step(step)
+        finally:
+            self.end()
+        return self.results()
+
+    def begin(self) -> None:
+        self.files = self.config.input_files()
         os.makedirs(self.output_dir, exist_ok=True)
-        outcomes: list[StageOutcome] = []
-        ds = None
-        rows_in: int | None = None
-        inputs: list[str] | None = None  # the previous stage's kept files
-        for group in self.groups():
-            stages = [s for _, s, _ in group]
-            markers = [stage_io.read_marker(s.ctx.stage_dir) for s in stages]
-            names = "+".join(s.name for s in stages)
-            if self.resume and all(m and m.get("fingerprint") == fp for m, (_, _, fp) in zip(markers, group)):
-                log.info("stage %02d %s: complete from an earlier run, skipped", group[0][0], names)
-                last = stages[-1]
-                kept_ds = ds if isinstance(last, SinkStage) else stage_io.read_kept(last.ctx.kept_dir)
-                skipped = True
-            else:
-                log.info("stage %02d %s: running", group[0][0], names)
-                kept_ds, markers = run_group(stages, ds, files, rows_in, inputs, group[-1][2], self.resume)
-                for m, (_, _, fp), s in zip(markers, group, stages):
-                    m["fingerprint"] = fp
-                    stage_io.write_marker(s.ctx.stage_dir, m)
-                skipped = False
-            for (index, stage, _), m in zip(group, markers):
-                outcomes.append(
-                    StageOutcome(
-                        name=stage.name, index=index, stage_dir=stage.ctx.stage_dir, rows_in=m["rows_in"],
-                        kept=m["kept"], dropped=m["dropped"], seconds=m["seconds"], skipped=skipped,
-                        facts=m.get("facts", {}),
-                    )
-                )
-                log.info(
-                    "stage %02d %s: in %d kept %d dropped %d (%.1fs%s)", index, stage.name, m["rows_in"], m["kept"],
-                    m["dropped"], m["seconds"], ", fused pass" if len(group) > 1 else "",
-                )
-            ds, rows_in = kept_ds, markers[-1]["kept"]
-            if not isinstance(stages[-1], SinkStage):
-                inputs = stage_io.parquet_files(stages[-1].ctx.kept_dir)
-        return outcomes
+        self.outcomes: dict[int, StageOutcome] = {}
+        self.decided: dict[int, dict] = {}  # index -> decide seconds and facts
+        self.rows_in: int | None = None
+        self.inputs: list[str] | None = None  # the kept files of the last pass
+
+    def run_step(self, step: Step) -> None:
+        {"pass": self._pass, "decide": self._decide, "whole": self._whole, "sink": self._whole}[step.kind](step)
+
+    def end(self) -> None:
+        self.pool.shutdown()
+
+    def results(self) -> list[StageOutcome]:
+        return [self.outcomes[i] for i in sorted(self.outcomes)]
+
+    # ---------------------------------------------------------------- steps
+
+    def _complete(self, step: Step) -> list[dict] | None:
+        """The step's markers when a rerun may skip it (every marker matches its fingerprint)."""
+        markers = [stage_io.read_marker(s.ctx.stage_dir) for s in step.stages]
+        if self.resume and all(m and m.get("fingerprint") == fp for m, (_, _, fp) in zip(markers, step.items)):
+            log.info("stage %02d %s: complete from an earlier run, skipped", step.items[0][0], step.names)
+            return markers
+        return None
+
+    def _record(self, step: Step, markers: list[dict], skipped: bool) -> None:
+        for m, (index, stage, fp) in zip(markers, step.items):
+            if not skipped:
+                m["fingerprint"] = fp
+                stage_io.write_marker(stage.ctx.stage_dir, m)
+            self.outcomes[index] = StageOutcome(
+                name=stage.name, index=index, stage_dir=stage.ctx.stage_dir, rows_in=m["rows_in"], kept=m["kept"],
+                dropped=m["dropped"], seconds=m["seconds"], skipped=skipped, facts=m.get("facts", {}),
+            )
+            log.info("stage %02d %s: in %d kept %d dropped %d (%.1fs%s)", index, stage.name, m["rows_in"], m["kept"],
+                     m["dropped"], m["seconds"], ", fused pass" if len(step.items) > 1 else "")
+        self.rows_in = markers[-1]["kept"]
+
+    def _pass(self, step: Step) -> None:
+        stages = step.stages
+        last = stages[-1]
+        markers = self._complete(step)
+        skipped = markers is not None
+        if not skipped:
+            log.info("stage %02d %s: running", step.items[0][0], step.names)
+            t0 = time.perf_counter()
+            source = stages[0] if isinstance(stages[0], SourceStage) else None
+            maps = stages[1:] if source else stages
+            spec = PassSpec(
+                key=step.items[-1][2], source=(type(source), source.config, source.ctx) if source else None,
+                maps=tuple((type(s), s.config, s.ctx) for s in maps), part_rows=self.config.run.unit_docs,
+            )
+            units = pass_units(spec, self.files, self.inputs)
+            pending = pending_units(stages, units, spec.key, self.resume)
+            run_pass_units(self.pool, spec, stages, pending)
+            log.info("stage %s: %d units run, %d committed earlier", step.names, len(pending), len(units) - len(pending))
+            if not stage_io.parquet_files(last.ctx.kept_dir):  # no input at all: the next stage still reads a schema
+                stage_io.write_kept_empty(last.ctx.kept_dir)
+            markers = pass_markers(stages, self.rows_in, round(time.perf_counter() - t0, 3))
+            for m, (index, _, _) in zip(markers, step.items):
+                self._add_decision(m, index)
+        self._record(step, markers, skipped)
+        self.inputs = stage_io.parquet_files(last.ctx.kept_dir)
+
+    def _add_decision(self, marker: dict, index: int) -> None:
+        """A global stage's marker, written after the pass that applied its decision, carries the
+        decision's seconds and facts."""
+        decided = self.decided.get(index)
+        if decided is not None:
+            marker["seconds"] = round(marker["seconds"] + decided["seconds"], 3)
+            marker["decide_seconds"] = decided["seconds"]
+            marker["facts"] = decided.get("facts") or {}
+
+    def _decide(self, step: Step) -> None:
+        index, stage, fp = step.items[0]
+        marker = stage_io.read_marker(stage.ctx.stage_dir)
+        decided = _read_decided(stage)
+        if self.resume and ((marker and marker.get("fingerprint") == fp) or (decided and decided.get("fingerprint") == fp)):
+            log.info("stage %02d %s: decided in an earlier run, skipped", index, stage.name)
+            self.decided[index] = decided or {"seconds": 0.0, "facts": {}}
+            if stage.apply_stage() is None:
+                self._record(step, [marker or self._unchanged(decided)], skipped=True)
+            return
+        log.info("stage %02d %s: deciding", index, stage.name)
+        t0 = time.perf_counter()
+        stage_io.reset_dir(stage.ctx.stage_dir)
+        columns = list(dict.fromkeys(("id", *stage.reads)))
+        facts = stage.decide(stage_io.read_kept_files(self.inputs or [], columns)) or {}
+        decided = {"fingerprint": fp, "seconds": round(time.perf_counter() - t0, 3), "facts": facts}
+        os.makedirs(stage.ctx.decision_dir, exist_ok=True)
+        stage_io.write_json_atomic(os.path.join(stage.ctx.decision_dir, DECIDED), decided)
+        self.decided[index] = decided
+        if stage.apply_stage() is None:  # nothing to apply: every document passes on
+            self._record(step, [self._unchanged(decided)], skipped=False)
+
+    def _unchanged(self, decided: dict) -> dict:
+        return {"rows_in": self.rows_in, "kept": self.rows_in, "dropped": 0, "seconds": decided["seconds"],
+                "decide_seconds": decided["seconds"], "facts": decided.get("facts") or {}}
+
+    def _whole(self, step: Step) -> None:
+        markers = self._complete(step)
+        skipped = markers is not None
+        last = step.stages[-1]
+        if not skipped:
+            log.info("stage %02d %s: running", step.items[0][0], step.names)
+            _, markers = run_group(step.stages, None, self.files, self.rows_in, self.inputs)
+        self._record(step, markers, skipped)
+        if not isinstance(last, SinkStage):
+            self.inputs = stage_io.parquet_files(last.ctx.kept_dir)

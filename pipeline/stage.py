@@ -5,8 +5,11 @@ Kinds of stage:
 - `SourceStage` reads the input (WARC files) into documents.
 - `MapStage` sees one batch (a pyarrow Table) at a time and returns (kept, dropped).
   `Filter` only decides (a reason or None per record); `Annotator` only writes columns.
-- `GlobalStage` gets the whole Ray Dataset (URL dedup, MinHash, line counts, mix) and must use
-  Ray's own groupby/shuffle: nothing is collected on the driver.
+- `GlobalStage` looks at the whole input (URL dedup, MinHash, line counts, KL fit, mix) with
+  Ray's own groupby/shuffle; nothing is collected on the driver. It decides on the columns it
+  reads (`decide`: a decision under its `decision/` folder) and hands the runner a map stage that
+  applies the decision to each document (`apply_stage`), which runs fused into the next pass: the
+  documents themselves never go through a shuffle.
 - `SinkStage` writes the final outputs (shards) from the kept dataset.
 
 Dropped records never travel with the data: each stage hands them to its `DropWriter`, which
@@ -70,6 +73,10 @@ class RunContext:
     def kept_dir(self) -> str:
         return os.path.join(self.stage_dir, "kept")
 
+    @property
+    def decision_dir(self) -> str:
+        return os.path.join(self.stage_dir, "decision")
+
 
 class Stage:
     name: ClassVar[str]
@@ -84,6 +91,9 @@ class Stage:
 
     def setup(self) -> None:
         """Load models and lists; called once per worker before the first batch."""
+
+    def teardown(self) -> None:
+        """Release what `setup` started (child processes); called when a worker is done with the stage."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
@@ -122,9 +132,35 @@ class SourceStage(Stage):
 
 
 class GlobalStage(Stage):
-    def run(self, ds: "ray.data.Dataset") -> "ray.data.Dataset":
-        """Return the kept dataset; dropped records go to a DropWriter inside the Ray tasks."""
+    """Two forms. Decide/apply: `decide(ds)` sees the stage's input restricted to its `reads`
+    columns and writes its decision under `ctx.decision_dir`; `apply_stage()` returns the map stage
+    (named like this stage, writing to its dropped/) that applies the decision document by
+    document, or None when nothing changes (a stage that only trains models). Or `run(ds)` alone,
+    returning the kept dataset (stages that must see whole documents together)."""
+
+    def decide(self, ds: "ray.data.Dataset") -> dict | None:
+        """Write the decision under ctx.decision_dir; return facts for summary.json (or None)."""
         raise NotImplementedError
+
+    def apply_stage(self) -> "MapStage | None":
+        return None
+
+    @classmethod
+    def decides(cls) -> bool:
+        return cls.decide is not GlobalStage.decide
+
+    def run(self, ds: "ray.data.Dataset") -> "ray.data.Dataset":
+        """Return the kept dataset (the whole-dataset form: `curate <stage>`, tests, benches);
+        dropped records go to a DropWriter inside the Ray tasks."""
+        if not self.decides():
+            raise NotImplementedError
+        self.decide(ds)
+        apply = self.apply_stage()
+        if apply is None:
+            return ds
+        from pipeline.runner import map_stage
+
+        return map_stage(ds, apply)
 
 
 class SinkStage(Stage):
@@ -166,6 +202,10 @@ class FusedMapUDF:
             stage = stage_cls(config, ctx)
             stage.setup()
             self.stages.append((stage, DropWriter(ctx.dropped_dir)))
+
+    def close(self) -> None:
+        for stage, _ in self.stages:
+            stage.teardown()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         batch = conform(batch)

@@ -1,13 +1,19 @@
-"""Resumable passes by work unit: the source reads one input file per unit, a map pass processes
-one parquet file of the previous stage's `kept/` per unit. Each unit writes its kept rows to
-`kept/part-<unit>.parquet` and commits with `units/<unit>.json` (pipeline/stage_io.py), so a
-rerun after a killed driver redoes only the units without a commit, and a task that Ray retries
-after a killed worker rewrites the same files. Unit names come from the input (file index and name,
-or the previous unit's name), never from run order, so the set of kept files, and all that is
-sorted from it, is the same however often a run was interrupted.
+"""Resumable passes by work unit. A pass is the source (optional) followed by map stages, fused:
+the source reads one input file per unit, a map pass processes one parquet file of the previous
+pass's `kept/` per unit. Each unit writes its kept rows to `kept/part-<unit>[-NNNN].parquet` and
+commits with `units/<unit>.json` (pipeline/stage_io.py), so a rerun after a killed driver redoes
+only the units without a commit, and a unit that Ray retries after a killed worker rewrites the
+same files. Unit names come from the input (file index and name, or the previous unit's name),
+never from run order, so the set of kept files, and all that is sorted from it, is the same however
+often a run was interrupted.
+
+The source splits each input file's documents into parts of `part_rows` (`run.unit_docs`), each a
+unit of the next pass, so one large WARC file still spreads over every worker after the read.
 
 Only a row of counts per unit travels back to the driver: the documents go from file to file on
 the workers (the output folder is shared by every node, as it already is for dropped records).
+Units run on the run's stage hosts (pipeline/hosts.py), or, for a pass with a GPU stage, on a Ray
+Data actor pool that asks for the GPUs (`UnitWorkUDF`).
 """
 from __future__ import annotations
 
@@ -15,7 +21,9 @@ import glob
 import hashlib
 import logging
 import os
-from typing import Callable, Iterator
+import time
+from dataclasses import dataclass
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,6 +36,7 @@ from pipeline.stage import FusedMapUDF, MapStage, RunContext, SourceStage, Stage
 log = logging.getLogger(__name__)
 
 UNIT_STATS = pa.schema([("unit", pa.string()), ("rows_in", pa.int64()), ("kept", pa.int64())])
+Spec = tuple[type[Stage], StageConfig, RunContext]
 
 
 def source_unit(index: int, path: str) -> str:
@@ -42,6 +51,26 @@ def file_unit(path: str) -> str:
     return name[len("part-") :] if name.startswith("part-") else name
 
 
+@dataclass(frozen=True)
+class PassSpec:
+    """What one pass runs: an optional source, then map stages; `key` names the pass (its
+    fingerprint), so a host builds its stages once per pass."""
+
+    key: str
+    source: Spec | None
+    maps: tuple[Spec, ...]
+    part_rows: int | None = None
+
+    @property
+    def out(self) -> RunContext:
+        """The context whose folder holds the pass's kept files and unit commits: its last stage's."""
+        return (self.maps[-1] if self.maps else self.source)[2]
+
+    @property
+    def names(self) -> list[str]:
+        return [s[0].name for s in ([self.source] if self.source else []) + list(self.maps)]
+
+
 def _identity(units: list[tuple[str, str]]) -> str:
     """Digest of the unit list and its inputs' sizes: a partial pass resumes only over the very
     inputs it started on (an earlier stage recomputed since would have new files)."""
@@ -54,7 +83,7 @@ def _identity(units: list[tuple[str, str]]) -> str:
 
 def pending_units(stages: list[Stage], units: list[tuple[str, str]], fingerprint: str, resume: bool) -> list[tuple[str, str]]:
     """Units still to run. Resumes a pass started with the same fingerprint and inputs; otherwise
-    clears the stages' folders and starts afresh."""
+    clears the stages' outputs (a global stage's decision stays) and starts afresh."""
     last = stages[-1].ctx
     started = {"fingerprint": fingerprint, "inputs": _identity(units), "units": len(units)}
     if resume and stage_io.read_started(last.stage_dir) == started:
@@ -65,7 +94,7 @@ def pending_units(stages: list[Stage], units: list[tuple[str, str]], fingerprint
                  "+".join(s.name for s in stages), len(units) - len(pending), len(units))
         return pending
     for s in stages:
-        stage_io.reset_dir(s.ctx.stage_dir)
+        stage_io.reset_outputs(s.ctx.stage_dir)
     stage_io.write_started(last.stage_dir, started)
     return list(units)
 
@@ -76,63 +105,76 @@ def _node_id() -> str | None:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
-def _run_unit(ctx: RunContext, unit: str, src: str, tables: Iterator[pa.Table], counter: list[int]) -> dict:
-    writer = stage_io.UnitKeptWriter(ctx.kept_dir, unit)
-    try:
-        for table in tables:
-            writer.write(conform(table))
-    except BaseException:
-        writer.abort()
-        raise
-    writer.commit()
-    # the node is for the record only (which machine did what); outputs never depend on it
-    facts = {"unit": unit, "input": src, "rows_in": counter[0], "kept": writer.rows, "node": _node_id()}
-    stage_io.commit_unit(ctx.stage_dir, unit, facts)
-    return {"unit": unit, "rows_in": counter[0], "kept": writer.rows}
+class UnitWork:
+    """A pass's stages, built once per worker, run over whole units."""
 
+    def __init__(self, spec: PassSpec):
+        self.spec = spec
+        self.source = None
+        if spec.source is not None:
+            cls, config, ctx = spec.source
+            self.source = cls(config, ctx)
+            self.source.setup()
+        self.fused = FusedMapUDF(list(spec.maps)) if spec.maps else None
 
-def source_units(batch: pa.Table, stage_cls: type[SourceStage], config: StageConfig, ctx: RunContext) -> pa.Table:
-    """Ray task: read each unit's input file with the source's `read_file(path)`."""
-    stage = stage_cls(config, ctx)
-    stage.setup()
-    rows = []
-    for unit, src in zip(batch.column("unit").to_pylist(), batch.column("input").to_pylist()):
-        counter = [-1]  # a source's input count is what it kept plus what it dropped: not known here
-        rows.append(_run_unit(ctx, unit, src, stage.read_file(src), counter))
-    return pa.Table.from_pylist(rows, schema=UNIT_STATS)
-
-
-class MapUnitsUDF:
-    """Ray actor: consecutive map stages (built once per actor) over whole units."""
-
-    def __init__(self, specs: list[tuple[type[MapStage], StageConfig, RunContext]]):
-        self.fused = FusedMapUDF(specs)
-        self.ctx = specs[-1][2]
+    def close(self) -> None:
+        if self.fused is not None:
+            self.fused.close()
+        if self.source is not None:
+            self.source.teardown()
 
     def _batches(self, src: str, counter: list[int]) -> Iterator[pa.Table]:
-        counter[0] = 0
-        parquet = pq.ParquetFile(src)
-        for rb in parquet.iter_batches(batch_size=self.ctx.batch_size):
-            counter[0] += rb.num_rows
-            yield self.fused(pa.Table.from_batches([rb]))
+        """The unit's input documents: what the source reads from the file, or the parquet file."""
+        if self.source is not None:
+            tables = (conform(t) for t in self.source.read_file(src))
+        else:
+            tables = (pa.Table.from_batches([rb]) for rb in pq.ParquetFile(src).iter_batches(batch_size=self.spec.out.batch_size))
+        for table in tables:
+            counter[0] += table.num_rows
+            yield self.fused(table) if self.fused is not None else table
+
+    def run(self, unit: str, src: str) -> dict:
+        cpu0 = time.process_time()
+        ctx = self.spec.out
+        writer = stage_io.UnitKeptWriter(ctx.kept_dir, unit, self.spec.part_rows if self.source is not None else None)
+        counter = [0]
+        try:
+            for table in self._batches(src, counter):
+                writer.write(conform(table))
+        except BaseException:
+            writer.abort()
+            raise
+        parts = writer.commit()
+        # rows_in: the documents the unit's first stage kept (a source) or read (a map pass); the
+        # node and the CPU seconds of this process (not of an extraction child) are for the
+        # record only: outputs never depend on them
+        facts = {"unit": unit, "input": src, "rows_in": counter[0], "kept": writer.rows, "parts": parts, "node": _node_id(),
+                 "cpu_s": round(time.process_time() - cpu0, 4)}
+        stage_io.commit_unit(ctx.stage_dir, unit, facts)
+        return {"unit": unit, "rows_in": counter[0], "kept": writer.rows}
+
+
+class UnitWorkUDF:
+    """Ray Data actor: a pass over whole units (the GPU path: the pool asks Ray for the GPUs)."""
+
+    def __init__(self, spec: PassSpec):
+        self.work = UnitWork(spec)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = []
-        for unit, src in zip(batch.column("unit").to_pylist(), batch.column("input").to_pylist()):
-            counter = [0]
-            rows.append(_run_unit(self.ctx, unit, src, self._batches(src, counter), counter))
+        rows = [self.work.run(u, s) for u, s in zip(batch.column("unit").to_pylist(), batch.column("input").to_pylist())]
         return pa.Table.from_pylist(rows, schema=UNIT_STATS)
 
 
-def run_pending(pending: list[tuple[str, str]], attach: Callable) -> int:
-    """Run the pending units through `attach(ds)` (which adds the map_batches step); only the
-    per-unit counts come back. Returns the number of units run."""
-    import ray.data
+def pass_units(spec: PassSpec, files: list[str] | None, inputs: list[str] | None) -> list[tuple[str, str]]:
+    if spec.source is not None:
+        return [(source_unit(i, f), f) for i, f in enumerate(files or [])]
+    return [(file_unit(f), f) for f in inputs or []]
 
-    if not pending:
-        return 0
-    ds = ray.data.from_items([{"unit": u, "input": s} for u, s in pending], override_num_blocks=len(pending))
-    done = 0
-    for stats in attach(ds).iter_batches(batch_format="pyarrow", batch_size=None):
-        done += stats.num_rows
-    return done
+
+def is_source_by_units(stage: Stage) -> bool:
+    """A source that reads one file at a time can run as units (others read on Ray Data)."""
+    return isinstance(stage, SourceStage) and callable(getattr(stage, "read_file", None))
+
+
+def map_stages_of(stages: list[Stage]) -> list[MapStage]:
+    return [s for s in stages if isinstance(s, MapStage)]

@@ -230,15 +230,6 @@ def test_minhash_decisions_on_ray(tmp_path, sort_shuffle, verify):
 
 
 @pytest.mark.ray
-def test_minhash_decide_by_shuffle_equals_broadcast(tmp_path, sort_shuffle):
-    """A drop set over `broadcast_max_bytes` goes through the cogroup shuffle on id instead:
-    the same decisions."""
-    kept, dropped = run_stage(tmp_path, sort_shuffle, corpus(), broadcast_max_bytes=0)
-    assert {i: d["duplicate_of"] for i, d in dropped.items()} == EXPECTED_DROPS
-    assert kept == sorted({d["id"] for d in corpus()} - set(EXPECTED_DROPS))
-
-
-@pytest.mark.ray
 def test_minhash_across_languages_when_asked(tmp_path, sort_shuffle):
     docs = [d for d in corpus() if d["id"] in ("c1", "c2", "c-fr", "u1")]
     kept, dropped = run_stage(tmp_path, sort_shuffle, docs, per_language=False)

@@ -1,14 +1,15 @@
 """Faults during a run, each compared byte for byte (shards, manifest, ledger) with one undisturbed
 run of the same config:
-- a killed driver: `curate run` is SIGKILLed once the source pass (one unit per input file) has
-  committed some of its units; the rerun into the same folder skips the committed units (their
+- a killed driver: `curate run` is SIGKILLed once the source pass (read-warc + url-safety, one
+  unit per input file) has committed some of its units; the rerun into the same folder skips the committed units (their
   files untouched) and finishes (tests/test_resume_units.py does the same for a map pass, in
   process);
-- a killed worker: a Ray worker running a map pass is SIGKILLed; Ray restarts it, the unit is
-  redone, and the run completes."""
+- a killed worker: a stage host (the Ray actor running a map pass's units) is SIGKILLed; Ray
+  restarts it, the unit is redone, and the run completes."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import signal
@@ -23,10 +24,10 @@ from tests.fault_tools import (
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 PARTS = 16
-# the source pass: one unit per input file, so a kill lands among them (a pass after a global
-# stage of this small corpus has a single unit: Ray writes the 40 documents as one file)
-READ_DIR = "00-read-warc"
-# the fused extract..tokenize pass keeps its unit markers in its last stage's folder
+# the source pass (read-warc + url-safety): one unit per input file, so a kill lands among them;
+# a pass keeps its unit markers in its last stage's folder
+READ_DIR = "01-url-safety"
+# the pass after dedup-url's decision: dedup-url's drops, extract .. tokenize
 PASS_DIR = f"{FAULT_PIPELINE.index('tokenize'):02d}-tokenize"
 
 
@@ -75,15 +76,16 @@ def test_killed_driver_resumes_by_unit_and_matches_an_undisturbed_run(reference,
     after = unit_files(stage_dir)
     for marker in markers:
         unit = marker[len("units/") : -len(".json")]
-        kept = f"kept/part-{unit}.parquet"
-        assert after[marker] == committed[marker] and after[kept] == committed[kept], unit
+        parts = json.load(open(os.path.join(stage_dir, marker)))["parts"]
+        assert parts and all(after[f"kept/{p}"] == committed[f"kept/{p}"] for p in parts), unit
+        assert after[marker] == committed[marker], unit
     assert len([k for k in after if k.startswith("units/")]) == PARTS
-    m = re.search(r"stage read-warc: resuming, (\d+) of (\d+) units committed earlier", log)
+    m = re.search(r"stage read-warc\+url-safety: resuming, (\d+) of (\d+) units committed earlier", log)
     assert m and int(m.group(1)) == len(markers) and int(m.group(2)) == PARTS, log[-3000:]
     assert output_digests(out) == ref_digests
 
 def worker_pids(pgid: int, prefix: str) -> list[int]:
-    """Ray worker processes of one run whose title starts with `prefix` (e.g. ray::MapWorker)."""
+    """Ray worker processes of one run whose title starts with `prefix` (e.g. ray::StageHost)."""
     pids = []
     for pid in group_pids(pgid):
         try:
@@ -102,11 +104,11 @@ def test_killed_worker_is_replaced_and_the_output_is_unchanged(reference, tmp_pa
     proc = start_curate(config, out, tmp_path / "run.log")
     killed = None
     try:
-        # the actors of the extract..tokenize pass, caught while that pass has units left to do
+        # a stage host, caught while the extract..tokenize pass has units left to do
         deadline = time.time() + 600
         while killed is None and time.time() < deadline and proc.poll() is None:
             if os.path.exists(os.path.join(out, "stages", PASS_DIR, "_STARTED.json")):
-                pids = worker_pids(proc.pid, "ray::MapWorker(MapBatches(MapUnitsUDF))")
+                pids = worker_pids(proc.pid, "ray::StageHost")
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
                     killed = pids[0]

@@ -88,4 +88,4 @@ def test_fit_on_ray_matches_local_counts(ray_local, shared_data, tmp_path):
     stage = KlDivergence(KlDivergenceConfig(sample_fraction=1.0), RunContext(str(tmp_path), str(tmp_path / "kl"), seed=7))
     out = stage.run(ds).materialize()
     assert out.count() == len(pages)  # real articles: nothing dropped
-    assert load_reference(tmp_path / "kl" / "reference" / "token-counts.npz").meta["seed"] == 7
+    assert load_reference(tmp_path / "kl" / "decision" / "reference" / "token-counts.npz").meta["seed"] == 7

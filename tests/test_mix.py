@@ -39,7 +39,7 @@ def _run(tmp_path, rows, blocks=4, seed=SEED, name="mix", **config):
     ctx = RunContext(output_dir=str(tmp_path), stage_dir=str(stage_dir), seed=seed)
     kept = Mix(Mix.Config(**config), ctx).run(_dataset(rows, blocks)).take_all()
     dropped = pq.read_table(stage_dir / "dropped").to_pylist() if (stage_dir / "dropped").exists() else []
-    return kept, dropped, json.loads((stage_dir / PLAN_FILE).read_text())
+    return kept, dropped, json.loads((stage_dir / "decision" / PLAN_FILE).read_text())
 
 
 def _first_by_key(bucket, n):

@@ -27,7 +27,8 @@ def kept_rows(stage_dir: str) -> list[dict]:
 
 def test_only_uncommitted_units_are_redone(tmp_path, ray_local):
     files = split_demo(tmp_path / "in", 4)
-    config = write_config(tmp_path, files, ["read-warc", "url-safety"])
+    # unfused: the source pass and the url-safety pass are separate passes
+    config = write_config(tmp_path, files, ["read-warc", "url-safety"], run={"fuse_map_stages": False})
     out = str(tmp_path / "out")
     _, first = run(config, out)
     source, pass_dir = os.path.join(out, "stages", "00-read-warc"), os.path.join(out, "stages", "01-url-safety")

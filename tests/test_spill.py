@@ -1,10 +1,12 @@
-"""Memory: a corpus bigger than Ray's object store (80 MB here) goes through a global stage
-(dedup-url shuffles every document, raw HTML included): Ray spills to disk and the run finishes
-with every record accounted for."""
+"""Memory: a corpus bigger than Ray's object store (80 MB here) runs to the shards. The documents
+themselves never enter the object store (passes go file to file on the stage hosts; dedup-url
+shuffles URL keys only), but the shard stage's sort moves every token through it: Ray spills to
+disk and the run finishes with every record accounted for."""
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 
 import pytest
@@ -18,8 +20,20 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 OBJECT_STORE_BYTES = 80 * 10**6
 PAGES = 2400
-PAGE_BYTES = 64 * 1024  # 2400 x 64 KiB = 157 MB of HTML, about twice the object store
+PAGE_BYTES = 64 * 1024  # 2400 x 64 KiB = 157 MB of HTML; ~140 MB of tokens, about twice the object store
 DUPLICATE_EVERY = 10  # every 10th page repeats the URL of the page before it
+
+
+def distinct_paragraphs(seed: int) -> str:
+    """PAGE_BYTES of paragraphs, each PROSE's words in a seeded order: extraction keeps them all
+    (a repeated paragraph would be boilerplate), so the tokens are as many as the HTML suggests."""
+    rng = random.Random(seed)
+    words, parts, size = PROSE.split(), [], 0
+    while size < PAGE_BYTES:
+        rng.shuffle(words)
+        parts.append(f"<p>Paragraph {seed}.{len(parts)}: {' '.join(words)}.</p>")
+        size += len(parts[-1])
+    return "".join(parts)
 
 
 def make_corpus(folder, files: int = 4) -> tuple[list[str], int]:
@@ -32,8 +46,7 @@ def make_corpus(folder, files: int = 4) -> tuple[list[str], int]:
             n = i - 1 if i % DUPLICATE_EVERY == 0 and i % per_file else i
             url = f"https://spill.example/page-{n}"
             urls.add(url)
-            filler = f"<p>{i} {PROSE}</p>" * (PAGE_BYTES // (len(PROSE) + 12))
-            records.append(gz(response_record(f"spill-{i}", http_response(html_page(f"Page {i}", filler)), url)))
+            records.append(gz(response_record(f"spill-{i}", http_response(html_page(f"Page {i}", distinct_paragraphs(i))), url)))
         path = folder / f"spill-{f}.warc.gz"
         path.write_bytes(b"".join(records))
         paths.append(str(path))
@@ -47,7 +60,7 @@ def test_corpus_larger_than_the_object_store_spills_and_completes(tmp_path):
     try:
         cluster.add_node(num_cpus=2, head=True, extra=["--object-store-memory", str(OBJECT_STORE_BYTES)])
         cluster.wait_for_nodes(1)
-        config = write_config(tmp_path, files, ["read-warc", "url-safety", "dedup-url"],
+        config = write_config(tmp_path, files, ["read-warc", "url-safety", "dedup-url", "extract", "tokenize", "shard"],
                               run={"ray_address": cluster.address, "batch_size": 64})
         out = str(tmp_path / "out")
         r = run_curate(config, out, tmp_path / "run.log", env={"RAY_AUTH_MODE": "token"})
@@ -65,6 +78,8 @@ def test_corpus_larger_than_the_object_store_spills_and_completes(tmp_path):
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["balanced"] and summary["input_total"] == PAGES
     assert summary["kept_total"] == unique_urls
+    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    assert manifest["totals"]["documents"] == unique_urls and manifest["totals"]["tokens"] * 4 > OBJECT_STORE_BYTES
     led = ledger(out)
     assert len(led) == PAGES
     assert sum(r["stage"] == "dedup-url" and r["decision"] == "dropped" for r in led.values()) == PAGES - unique_urls

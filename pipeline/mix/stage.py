@@ -10,7 +10,8 @@ the annealing set.
 4. Anneal: among each anneal bucket's kept documents with a score, the `top_fraction` with the
    highest score (at least one; ties in seeded random order) get `anneal` = true; the shard stage writes them
    once more under shards/anneal/.
-The plan and what it achieved go to <stage dir>/mix.json, from which summary.json["mix"] is built.
+The plan and what it achieved go to <stage dir>/decision/mix.json, from which summary.json["mix"]
+is built; the copies and the annealing set are applied in the pass after the plan (`MixApply`).
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ from pipeline.mix.buckets import BUCKETS, SCORE_COLUMNS
 from pipeline.mix.cuts import KEYED_SCHEMA, Cut, CutResult, find_cuts
 from pipeline.mix.keys import descending_score_keys, seeded_keys
 from pipeline.mix.plan import MixPlan, plan_mix
+from pipeline.decisions import read_meta, write_meta
 from pipeline.schema import split_by_reason, with_column
-from pipeline.stage import DropWriter, GlobalStage, Resources, StageConfig
+from pipeline.stage import GlobalStage, MapStage, Resources, StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +156,13 @@ class _AnnealKeys(_Copies):
 
 
 class _ApplyMix(_AnnealKeys):
-    """Ray task: write `repeats` and `anneal`; hand documents with no copy to the DropWriter."""
+    """Per batch: write `repeats` and `anneal`; the documents with no copy become drops."""
 
-    def __init__(self, seed, whole, cuts, columns, anneal_cuts: dict[str, Cut], dropped_dir: str, stage: str):
+    def __init__(self, seed, whole, cuts, columns, anneal_cuts: dict[str, Cut], stage: str):
         super().__init__(seed, whole, cuts, columns)
-        self.anneal_cuts, self.drops, self.stage = anneal_cuts, DropWriter(dropped_dir), stage
+        self.anneal_cuts, self.stage = anneal_cuts, stage
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def __call__(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         reasons = _invalid_reasons(batch, set(self.whole))
         copies = self.copies(batch)
         buckets = batch.column("bucket").to_pylist()
@@ -171,9 +173,7 @@ class _ApplyMix(_AnnealKeys):
         for bucket, mask, keys in self.candidates(batch, copies):
             anneal |= mask & self.anneal_cuts.get(bucket, Cut(0)).taken(keys, ids)
         batch = with_column(with_column(batch, "repeats", pa.array(copies, pa.int32())), "anneal", pa.array(anneal))
-        kept, dropped = split_by_reason(batch, self.stage, reasons)
-        self.drops.write(dropped)
-        return kept
+        return split_by_reason(batch, self.stage, reasons)
 
 
 class Mix(GlobalStage):
@@ -183,7 +183,7 @@ class Mix(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = MixConfig
 
-    def run(self, ds):
+    def decide(self, ds) -> dict:
         c = self.config
         seed = self.ctx.seed
         buckets = sorted(c.targets)
@@ -206,9 +206,14 @@ class Mix(GlobalStage):
             anneal_results = find_cuts(akeyed, lambda totals: {b: c.anneal.top_fraction for b in anneal_cols},
                                        sorted(anneal_cols), reach=True)
         self._write_plan(plan, results, anneal_results)
-        apply = _ApplyMix(seed, whole, cuts, anneal_cols, {b: r.cut for b, r in anneal_results.items()},
-                          self.ctx.dropped_dir, self.name)
-        return ds.map_batches(apply, batch_format="pyarrow")
+        write_meta(self.ctx.decision_dir, {
+            "seed": seed, "whole": whole, "cuts": {b: [x.key, x.id] for b, x in cuts.items()}, "anneal_columns": anneal_cols,
+            "anneal_cuts": {b: [r.cut.key, r.cut.id] for b, r in anneal_results.items()},
+        })
+        return {"total_tokens": round(plan.total_tokens)}
+
+    def apply_stage(self) -> "MixApply":
+        return MixApply(MixApplyConfig(decision_dir=self.ctx.decision_dir), self.ctx)
 
     def _write_plan(self, plan: MixPlan, results: dict[str, CutResult], anneal: dict[str, CutResult]) -> None:
         realised = {}
@@ -244,10 +249,35 @@ class Mix(GlobalStage):
                            "documents": r.documents, "eligible_documents": r.total_documents}
                        for b, r in sorted(anneal.items())},
         }
-        os.makedirs(self.ctx.stage_dir, exist_ok=True)
-        path = os.path.join(self.ctx.stage_dir, PLAN_FILE)
+        os.makedirs(self.ctx.decision_dir, exist_ok=True)
+        path = os.path.join(self.ctx.decision_dir, PLAN_FILE)
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(facts, f, indent=2, sort_keys=True)
         os.replace(path + ".tmp", path)
         log.info("mix: %s tokens planned; realised %s", round(plan.total_tokens),
                  {b: (round(v["tokens"]), round(v["share"], 4)) for b, v in sorted(realised.items())})
+
+
+class MixApplyConfig(StageConfig):
+    decision_dir: str
+
+
+class MixApply(MapStage):
+    """The pass after the plan: copies (`repeats`) and the annealing flag per document; documents
+    with no copy are dropped as `mix-downsampled:<bucket>`."""
+
+    name = Mix.name
+    reads = Mix.reads
+    writes = Mix.writes
+    resources = Resources(num_cpus=1)
+    Config = MixApplyConfig
+
+    def setup(self) -> None:
+        d = read_meta(self.config.decision_dir)
+        self._apply = _ApplyMix(d["seed"], d["whole"], {b: Cut(*x) for b, x in d["cuts"].items()}, d["anneal_columns"],
+                                {b: Cut(*x) for b, x in d["anneal_cuts"].items()}, self.name)
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        if not hasattr(self, "_apply"):
+            self.setup()
+        return self._apply(batch)

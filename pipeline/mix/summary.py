@@ -1,6 +1,6 @@
 """summary.json["mix"]: targets against what the shards hold, per bucket, language and topic,
 repetition factors, the annealing set and every unmet target with its shortfall. Built from the
-mix stage's plan (<stage dir>/mix.json) and the shard stage's facts (what it wrote)."""
+mix stage's plan (<stage dir>/decision/mix.json) and the shard stage's facts (what it wrote)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from pipeline.mix.stage import PLAN_FILE
 
 def _load_plan(outcomes) -> dict | None:
     for o in outcomes:
-        path = os.path.join(o.stage_dir, PLAN_FILE)
+        path = os.path.join(o.stage_dir, "decision", PLAN_FILE)
         if o.name == "mix" and os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
