@@ -104,9 +104,17 @@ def _extract(payload: bytes, content_type: str | None, config: ExtractConfig) ->
     return Outcome(text, None)
 
 
+_FAST_XPATHS: list[int] = []
+
+
 def _run_trafilatura(root, config: ExtractConfig):
     """trafilatura on our prepared tree (it works on a copy, so the tree can serve twice)."""
     from trafilatura import bare_extraction
+
+    if not _FAST_XPATHS:  # its discard XPaths evaluated in Python, same results (pipeline/extract_xpaths.py)
+        from pipeline.extract_xpaths import install
+
+        _FAST_XPATHS.append(install())
 
     below = config.fallback_below_chars
     if below is None:
