@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.ray_ops import map_whole, one_block_if_small
+
 if TYPE_CHECKING:
     import ray.data
 
@@ -38,8 +40,15 @@ def map_partitions_by_key(
     fn_kwargs: dict | None = None,
 ) -> "ray.data.Dataset":
     """Shuffle `ds` so that all rows with equal `key` share one block, then call
-    `fn(block, **fn_kwargs)` on each whole block (pyarrow in, pyarrow out)."""
+    `fn(block, **fn_kwargs)` on each whole block (pyarrow in, pyarrow out). Without an explicit
+    `num_partitions`, data small enough for one task is one partition and needs no shuffle
+    (pipeline/ray_ops.py)."""
     from ray.data.context import ShuffleStrategy
+
+    if num_partitions is None:
+        ds, small = one_block_if_small(ds)
+        if small:
+            return map_whole(ds, fn, fn_kwargs)
 
     if ds.context.shuffle_strategy in (ShuffleStrategy.HASH_SHUFFLE, ShuffleStrategy.SHUFFLE_V2, ShuffleStrategy.GPU_SHUFFLE):
         # keyed repartition emits exactly one block per partition (no block splitting)
@@ -51,7 +60,7 @@ def map_partitions_by_key(
         if num_partitions:
             ds = ds.repartition(num_partitions, shuffle=False)
         shuffled = ds.sort(key)
-    return shuffled.map_batches(fn, batch_size=None, batch_format="pyarrow", fn_kwargs=fn_kwargs or {})
+    return map_whole(shuffled, fn, fn_kwargs)
 
 
 def group_starts(*columns: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import threading
 
 import yaml
 
@@ -38,6 +39,10 @@ def _overrides(pairs: list[str]) -> dict:
     return out
 
 
+def _import_plotting() -> None:
+    import matplotlib.figure  # noqa: F401
+
+
 def cmd_run(args) -> int:
     from pipeline.config import ConfigError, load_config
     from pipeline.ledger import LedgerImbalance, build_summary
@@ -49,6 +54,8 @@ def cmd_run(args) -> int:
     except ConfigError as e:
         print(f"config error:\n{e}", file=sys.stderr)
         return 2
+    # the report's plotting library loads while the workers run (the driver mostly waits on them)
+    threading.Thread(target=_import_plotting, daemon=True).start()
     init_ray(config.run.ray_address, config.run.num_cpus, config.run.shuffle)
     outcomes = Runner(config, args.output, resume=not args.no_resume).run()
     try:

@@ -60,8 +60,9 @@ def write_decision(ds, folder: str, key: str, meta: dict | None = None) -> dict:
     for old in glob.glob(os.path.join(folder, "part-*.arrow")) + [os.path.join(folder, META)]:
         if os.path.exists(old):
             os.remove(old)
-    stats = ds.sort(key).map_batches(_write_block, batch_size=None, batch_format="pyarrow",
-                                     fn_kwargs={"folder": folder, "key": key})
+    from pipeline.ray_ops import map_whole, sort_rows
+
+    stats = map_whole(sort_rows(ds, [key]), _write_block, {"folder": folder, "key": key})
     rows = size = 0
     for batch in stats.iter_batches(batch_format="pyarrow", batch_size=None):
         rows += int(sum(batch.column("rows").to_pylist()))

@@ -61,7 +61,9 @@ def _ledger_dataset(outcomes):
             .map_batches(dropped_rows, batch_format="pyarrow")
         )
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-    return ds.sort("record_id")
+    from pipeline.ray_ops import sort_rows
+
+    return sort_rows(ds, ["record_id"])
 
 
 def write_ledger(output_dir: str, outcomes) -> dict:

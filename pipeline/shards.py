@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from pipeline.mix.keys import seeded_keys
+from pipeline.ray_ops import sort_rows
 from pipeline.shard_set import ShardSet, flat_and_lengths
 from pipeline.stage import Resources, SinkStage, StageConfig
 
@@ -191,7 +192,7 @@ class WriteShards(SinkStage):
         dtype = optimal_dtype(spec.n_vocab)
         prep = _PrepareBatch(seed, spec.n_vocab, spec.eot_id if self.config.require_eot else None)
         keyed = ds.map_batches(prep, batch_format="pyarrow", zero_copy_batch=True)
-        ordered = keyed.sort([FOLDER, KEY, "id", COPY])
+        ordered = sort_rows(keyed, [FOLDER, KEY, "id", COPY])
 
         out = os.path.join(self.ctx.output_dir, "shards")
         # write into a fresh folder, then swap it in: a rerun never mixes shards of two runs

@@ -49,27 +49,36 @@ def read_kept_files(files: list[str], columns: list[str] | None = None):
 BLOCK_BYTES = 128 * 2**20
 
 
+def _read_files(batch: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Ray task: the `schema` columns of each parquet file named in `batch`, as one table."""
+    tables = [pq.read_table(p, columns=schema.names, schema=schema) for p in batch.column("path").to_pylist()]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
 def read_parquet_files(files: list[str], schema: pa.Schema, columns: list[str] | None = None):
     """A Ray Dataset over parquet `files` (the `columns` of `schema`), in as many blocks as the
-    columns' size needs (at least one per CPU, at most one per file). Left to itself, Ray splits
-    any read into >= 200 blocks (`read_op_min_num_blocks`), and a sort shuffle's cost grows with
-    blocks squared: URL dedup's decision over 2,144 pages took 9.7 s in 120 blocks."""
+    columns' size needs (at least one per CPU, at most one per file), each block read by one task.
+    Ray's own `read_parquet` splits any read into >= 200 blocks (`read_op_min_num_blocks`), and a
+    sort shuffle's cost grows with blocks squared: URL dedup's decision over 2,144 pages took 9.7 s
+    in 120 blocks; its planning (footer and sampling tasks) cost ~2 s more per read."""
     import ray
     import ray.data
 
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns])
+    if not files:
+        return ray.data.from_arrow(schema.empty_table())
     size = 0
     for f in files:
         meta = pq.ParquetFile(f).metadata
-        wanted = set(schema.names)
         for g in range(meta.num_row_groups):
             rg = meta.row_group(g)
             size += sum(rg.column(c).total_uncompressed_size for c in range(rg.num_columns)
-                        if rg.column(c).path_in_schema.split(".")[0] in wanted)
+                        if rg.column(c).path_in_schema.split(".")[0] in schema.names)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1))) if ray.is_initialized() else 1
     blocks = max(1, min(len(files), max(cpus, -(-size // BLOCK_BYTES))))
-    return ray.data.read_parquet(files, columns=columns, schema=schema, override_num_blocks=blocks)
+    return ray.data.from_items([{"path": f} for f in files], override_num_blocks=blocks).map_batches(
+        _read_files, batch_size=None, batch_format="pyarrow", fn_kwargs={"schema": schema})
 
 
 def read_dropped_table(dropped_dir: str, columns: list[str] | None = None) -> pa.Table:
