@@ -38,8 +38,9 @@ def test_every_task_gives_a_distribution_over_its_labels(local_judge, shared_dat
     judge = fresh(local_judge, tmp_path)
     for task in ("quality", "code", "reasoning", "topic"):
         prompt = judge.prompt(task)
+        scores = judge.score(docs, task)
         assert len(local_judge.backend._token_ids[prompt.version]) == len(set(local_judge.backend._token_ids[prompt.version]))
-        for s in judge.score(docs, task):
+        for s in scores:
             assert set(s.probs) == set(prompt.labels) and sum(s.probs.values()) == pytest.approx(1.0, abs=1e-4)
             assert s.label == max(prompt.labels, key=s.probs.get)
             assert 0.0 <= s.expected <= (1.0 if task == "topic" else 5.0)
@@ -56,13 +57,26 @@ def test_batched_left_padding_matches_one_by_one(local_judge, shared_data, tmp_p
             assert b.probs[label] == pytest.approx(s.probs[label], abs=1e-3)
 
 
-def test_multi_token_labels_fail_at_start(local_judge):
+def test_multi_token_labels_fail_before_any_document_is_scored(local_judge):
     from classifiers.judge.judge import JudgeError
     from classifiers.judge.prompts import Prompt
 
+    local_judge.backend._load()
     bad = Prompt("quality", "quality-test", "s", "u {text}", ("0", " 5"), ("0", "5"))  # space + digit: 2 tokens
     with pytest.raises(JudgeError, match="label ' 5' is 2 tokens"):
         local_judge.backend.check_tokens(bad)
+
+
+def test_a_labelled_sample_never_loads_the_model(local_judge, model_cache, shared_data, tmp_path):
+    """Every document in the label cache: a new judge answers from it without loading weights."""
+    docs = [d["text"] for d in weborganizer_docs(shared_data, 3)]
+    first = fresh(local_judge, tmp_path).score(docs, "quality")
+    config = JudgeConfig(device="cpu", max_chars=SHORT)
+    cold = build_judge(config, cache_dir=str(cache_with_models(tmp_path / "cold", model_cache)))
+    cold.cache = LabelCache(str(tmp_path / "labels.sqlite"))
+    again = cold.score(docs, "quality")
+    assert cold.backend.model is None and cold.model_calls == 0
+    assert [s.expected for s in again] == [s.expected for s in first]
 
 
 def test_converted_model_is_cached_and_reused(model_cache, monkeypatch):

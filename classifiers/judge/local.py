@@ -23,34 +23,47 @@ def resolve_device(device: str) -> str:
 
 
 class LocalBackend:
+    """The model loads on the first document the label cache does not hold: a run whose sample is
+    labelled already (a rerun, or labels made earlier) never imports torch or reads the weights."""
+
     def __init__(self, config: JudgeConfig, cache_dir: str):
+        self.config = config
+        self.path = Path(config.model_path) if config.model_path else default_gguf()
+        if not self.path.exists():
+            raise JudgeError(f"judge model_path not found: {self.path}")
+        self.model_id = gguf_model_id(self.path) if self.path.suffix == ".gguf" else folder_id(self.path)
+        self.cache_dir = cache_dir
+        self.tokenizer = self.model = None
+        self._prompts: dict[str, Prompt] = {}  # checked on load (their label tokens must be single tokens)
+        self._token_ids: dict[str, list[int]] = {}
+
+    def _load(self) -> None:
+        if self.model is not None:
+            return
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.config = config
-        path = Path(config.model_path) if config.model_path else default_gguf()
-        if not path.exists():
-            raise JudgeError(f"judge model_path not found: {path}")
-        if path.suffix == ".gguf":
-            self.model_id = gguf_model_id(path)
-            folder = converted_dir(path, cache_dir)
-        else:
-            self.model_id = folder_id(path)
-            folder = path
-        self.device = resolve_device(config.device)
+        folder = converted_dir(self.path, self.cache_dir) if self.path.suffix == ".gguf" else self.path
+        self.device = resolve_device(self.config.device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if not self.tokenizer.chat_template:
-            raise JudgeError(f"{path} has no chat template: the judge needs an instruct (chat) model")
+            raise JudgeError(f"{self.path} has no chat template: the judge needs an instruct (chat) model")
         # bf16 halves GPU memory and time; on CPU float32 is the fast path
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         self.model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype).to(self.device).eval()
-        self._token_ids: dict[str, list[int]] = {}
         log.info("judge model %s on %s", self.model_id, self.device)
+        for prompt in self._prompts.values():
+            self._check(prompt)
 
     def check_tokens(self, prompt: Prompt) -> None:
+        self._prompts[prompt.version] = prompt
+        if self.model is not None:
+            self._check(prompt)
+
+    def _check(self, prompt: Prompt) -> None:
         ids = []
         for token in prompt.tokens:
             enc = self.tokenizer.encode(token, add_special_tokens=False)
@@ -65,6 +78,7 @@ class LocalBackend:
     def token_probs(self, prompt: Prompt, texts: list[str]) -> list[dict[str, float] | None]:
         import torch
 
+        self._load()
         label_ids = torch.tensor(self._token_ids[prompt.version])
         encoded = [self.tokenizer.encode(self.render(prompt, t), add_special_tokens=False) for t in texts]
         # batches of similar lengths waste less on padding; order is by (length, position)
