@@ -83,21 +83,27 @@ def timed(cmd: list[str], log_path: str) -> tuple[float, float, str, dict]:
     return wall, tree.cpu_s, out, tree.cpu_by(process_kind)
 
 
-# datatrove's pipeline has no model scorers and no mix: ours runs without them too (the offline
-# judge alone would take hours on CPU, see configs/base.yaml train-scorers)
-MODEL_STAGES = {"train-scorers", "quality-fasttext", "quality-transformer", "code-score", "reasoning-score",
-                "topic", "assign-bucket", "downsample-topics", "mix"}
-
-
-def run_ours(warc_dir: str, work: str, cpus: int) -> dict:
-    import yaml
-
-    with open(os.path.join(ROOT, "configs", "base.yaml")) as f:
-        steps = [s for s in yaml.safe_load(f)["pipeline"] if s not in MODEL_STAGES]
+def ours_config(warc_dir: str, work: str, cpus: int, judge_sample: int, judge_chars: int) -> str:
     cfg = os.path.join(work, "ours.yaml")
+    os.makedirs(work, exist_ok=True)
     with open(cfg, "w") as f:
-        json.dump({"extends": os.path.join(ROOT, "configs", "base.yaml"), "pipeline": steps,
-                   "input": {"paths": [os.path.join(warc_dir, "*.warc.gz")]}, "run": {"num_cpus": cpus}}, f)
+        json.dump({"extends": os.path.join(ROOT, "configs", "base.yaml"),
+                   "input": {"paths": [os.path.join(warc_dir, "*.warc.gz")]}, "run": {"num_cpus": cpus},
+                   "stages": {"train-scorers": {"sample_size": judge_sample, "judge": {"max_chars": judge_chars}}}}, f)
+    return cfg
+
+
+def warm_ours(warc_dir: str, work: str, cpus: int, judge_sample: int, judge_chars: int) -> float:
+    """One untimed run: the judge labels the sample and the scorers train (both cached)."""
+    cfg = ours_config(warc_dir, work, cpus, judge_sample, judge_chars)
+    wall, _, _, _ = timed([CURATE, "run", "--config", cfg, "--output", os.path.join(work, "warm-out"), "--no-resume"],
+                          os.path.join(work, "warm.log"))
+    shutil.rmtree(os.path.join(work, "warm-out"), ignore_errors=True)
+    return wall
+
+
+def run_ours(warc_dir: str, work: str, cpus: int, judge_sample: int, judge_chars: int) -> dict:
+    cfg = ours_config(warc_dir, work, cpus, judge_sample, judge_chars)
     out = os.path.join(work, "ours-out")
     wall, cpu, _, kinds = timed([CURATE, "run", "--config", cfg, "--output", out, "--no-resume"], os.path.join(work, "ours.log"))
     summary = json.load(open(os.path.join(out, "summary.json")))

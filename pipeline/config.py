@@ -33,7 +33,7 @@ class RunSettings(BaseModel):
     fuse_map_stages: bool = True
     # documents per work unit after the source (each input file is cut into parts of this many):
     # small enough that a few input files still keep every worker busy, large enough that the
-    # per-unit cost (a parquet file, a commit) stays small (our measurement, docs/benchmarks.md)
+    # per-unit cost (a parquet file, a commit) stays small (our choice)
     unit_docs: int = Field(128, ge=1)
     # models, converted blocklists and labels that later runs reuse; None: ~/.cache/llama3-curate
     # (or $XDG_CACHE_HOME/llama3-curate); a relative path is taken relative to --output

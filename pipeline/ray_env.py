@@ -28,6 +28,8 @@ def quiet_ray_data(shuffle: str = "sort") -> None:
         "hash": ShuffleStrategy.HASH_SHUFFLE,
     }[shuffle]
     ctx.enable_progress_bars = False
+    # Ray 2.60's V2 parquet datasource starts footer-reader actors (a worker process each) for every
+    # read: 20 of 106 CPU s of a run on the shared WARC files (docs/design.md)
     ctx.use_datasource_v2 = False
     ctx.print_on_execution_start = False
     # keep Ray Data from reordering blocks: downstream sorts anyway, but stable order eases debugging

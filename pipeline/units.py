@@ -31,7 +31,7 @@ import xxhash
 
 from pipeline import stage_io
 from pipeline.schema import conform
-from pipeline.stage import FusedMapUDF, MapStage, RunContext, SourceStage, Stage, StageConfig
+from pipeline.stage import FusedMapUDF, RunContext, SourceStage, Stage, StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,3 @@ def is_source_by_units(stage: Stage) -> bool:
     """A source that reads one file at a time can run as units (others read on Ray Data)."""
     return isinstance(stage, SourceStage) and callable(getattr(stage, "read_file", None))
 
-
-def map_stages_of(stages: list[Stage]) -> list[MapStage]:
-    return [s for s in stages if isinstance(s, MapStage)]

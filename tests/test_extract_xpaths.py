@@ -8,7 +8,6 @@ import gzip
 import os
 from collections import Counter
 
-import pytest
 from lxml import html
 
 import pipeline.extract_xpaths as fx

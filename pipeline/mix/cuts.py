@@ -100,11 +100,16 @@ class _InBin:
 
 
 def histogram(keyed, where: dict[str, tuple[int, int]]) -> dict[str, list[tuple[int, int, int]]]:
-    """group -> ascending [(bin, weight, documents)] via a Ray groupby."""
-    sums = keyed.map_batches(_BinWeights(where), batch_format="pyarrow").groupby(["group", "bin"]).sum(["weight", "n"])
+    """group -> ascending [(bin, weight, documents)]. Each Ray task sums its block per bin; the
+    partial sums (at most 65,536 bins per group and block) are added up here: a Ray groupby of the
+    same rows cost seconds of fixed shuffle time on every call (3 s of the mix on 268 pages)."""
+    parts = [b for b in keyed.map_batches(_BinWeights(where), batch_format="pyarrow", batch_size=None)
+             .iter_batches(batch_format="pyarrow", batch_size=None) if b.num_rows]
     out: dict[str, list] = {g: [] for g in where}
-    for row in sums.take_all():
-        out[row["group"]].append((int(row["bin"]), int(row["sum(weight)"]), int(row["sum(n)"])))
+    if parts:
+        sums = pa.concat_tables(parts).group_by(["group", "bin"]).aggregate([("weight", "sum"), ("n", "sum")])
+        for g, b, w, n in zip(*(sums.column(c).to_pylist() for c in ("group", "bin", "weight_sum", "n_sum"))):
+            out[g].append((int(b), int(w), int(n)))
     return {g: sorted(rows) for g, rows in out.items()}
 
 
