@@ -2,8 +2,9 @@
 documents of every shared WARC file, in pipeline order (each stage sees what the previous kept).
 Prints docs/s per stage (CPU time of this process, so other load on the machine matters less) and
 each stage's share of the per-document cost. Extraction runs in this process here (`timeout_s: 0`),
-so its CPU is counted; each stage is set up and warmed on a few documents first (lazy model loads
-are set-up, not per-document cost). Global stages, the model scorers (their artifacts come from a
+so its CPU is counted; each stage is set up and run once over its input untimed before the timed
+run (lazy loads, e.g. lingua's model for each language it is first asked about, are set-up, not
+per-document cost, on an input this small). Global stages, the model scorers (their artifacts come from a
 run) and the sink are measured on Ray by the end-to-end run: see the stage markers' seconds.
 
     .venv/bin/python bench/pipeline_stages.py [--warc GLOB] [--config configs/commoncrawl.yaml]
@@ -55,7 +56,7 @@ def main() -> None:
             params = params.model_copy(update={"timeout_s": 0})
         stage = cls(params, ctx)
         stage.setup()
-        run_map_stage_local(stage, table.slice(0, 16), config.run.batch_size)  # warm-up
+        run_map_stage_local(stage, table, config.run.batch_size)  # warm-up: lazy loads
         n_in = table.num_rows
         t0 = time.process_time()
         table, _ = run_map_stage_local(stage, table, config.run.batch_size)

@@ -10,10 +10,13 @@ read with read-warc once, written as 8 parquet files (the units): every mode sta
 parquet and ends with the kept documents written as parquet. Stage set-up (models, lists) and the
 hosts' start are inside every timing; Ray's start-up (`init_ray`) is not (printed apart: a run
 pays it once). Per mode: wall s (best of --repeat) and CPU s of the whole process tree (driver,
-Ray's daemons and workers; bench/_proc.py). Overhead at equal cores: Ray 1 CPU against this
-process (`local`), Ray 2 CPUs against two plain processes sharing the units (`local2`,
-multiprocessing): wall / wall - 1 (target <= 15%). local vs local2 shows what two cores of this
-machine give this pass without Ray (the processes share caches and memory bandwidth).
+Ray's daemons and workers; bench/_proc.py). Overhead at equal cores: Ray 1 CPU against one plain
+Python process started for the pass (`local`), Ray 2 CPUs against two such processes sharing the
+units (`local2`): wall / wall - 1 (target <= 15%). Both sides start their worker processes inside
+the timing (interpreter, imports, stage set-up), as a one-process run pays them too; `inproc`
+(not run by default) runs the units in this already-warm process instead. local vs local2 shows
+what two cores of this machine give this pass without Ray (the processes share caches and memory
+bandwidth).
 """
 from __future__ import annotations
 
@@ -78,8 +81,8 @@ def _process_units(names, config, work, todo, done) -> None:
 
 
 def run_local_processes(names, config, files, work, processes: int) -> int:
-    """The same units in `processes` plain Python processes (no Ray), each taking the next unit
-    when free: the same-cores baseline for Ray with that many CPUs. (Not a multiprocessing.Pool:
+    """The same units in `processes` fresh plain Python processes (no Ray), each taking the next
+    unit when free: the same-cores baseline for Ray with that many CPUs. (Not a multiprocessing.Pool:
     its daemonic workers may not start the extraction child.)"""
     import multiprocessing
 
@@ -132,7 +135,8 @@ def main(argv=None) -> int:
     ap.add_argument("--copies", type=int, default=4, help="copies of each shared HTML page (1: the pages as they are)")
     ap.add_argument("--limit", type=int, help="use only the first N documents (smoke runs)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode; the fastest wall time counts")
-    ap.add_argument("--modes", nargs="+", default=["local", "ray1", "local2", "ray2"], choices=["local", "ray1", "local2", "ray2"])
+    ap.add_argument("--modes", nargs="+", default=["local", "ray1", "local2", "ray2"],
+                    choices=["inproc", "local", "ray1", "local2", "ray2"])
     args = ap.parse_args(argv)
     files = sorted(glob.glob(args.warc))
     if not files:
@@ -159,10 +163,11 @@ def main(argv=None) -> int:
         own_ray = not ray.is_initialized()
         for r in range(args.repeat):
             for mode in args.modes:
-                if mode == "local":
+                if mode == "inproc":
                     res = measure(lambda w: run_local(names, config, inputs, w), os.path.join(work, "out"))
-                elif mode == "local2":
-                    res = measure(lambda w: run_local_processes(names, config, inputs, w, 2), os.path.join(work, "out"))
+                elif mode.startswith("local"):
+                    procs = int(mode[-1]) if mode[-1].isdigit() else 1
+                    res = measure(lambda w: run_local_processes(names, config, inputs, w, procs), os.path.join(work, "out"))
                 else:
                     cpus = int(mode[-1])
                     if own_ray:

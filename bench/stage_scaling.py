@@ -95,20 +95,24 @@ def print_results(results: list[dict]) -> None:
     print(" | ".join(c.rjust(w) for c, w in zip(COLUMNS, widths)))
     for row in cells:
         print(" | ".join(x.rjust(w) for x, w in zip(row, widths)))
-    print("\nlargest / smallest size per stage (flat: us/doc and peak private memory within +-20%):")
+    print("\nper stage, each size against the smallest (flat: within +-20%; 'falls' = cheaper per document at"
+          " the larger size, where the smaller one carries fixed start-up costs):")
     by_stage: dict[str, list[dict]] = {}
     for r in results:
         by_stage.setdefault(r["stage"], []).append(r)
     for name, rs in by_stage.items():
-        if len(rs) < 2:
-            continue
-        a, b = rs[0], rs[-1]
-        ratios = {k: (b[k] / a[k] if a[k] else float("nan")) for k in RATIOS}
-        flat = all(0.8 <= ratios[k] <= 1.2 for k in ("us_per_doc", "peak_anon_mb"))
-        # marginal CPU per document between the sizes: set-up and start-up costs cancel out
-        marginal = (b["cpu_us_per_doc"] * b["docs"] - a["cpu_us_per_doc"] * a["docs"]) / (b["docs"] - a["docs"])
-        print(f"  {name:<18} {b['docs']}/{a['docs']}: " + "  ".join(f"{k}={v:.2f}" for k, v in ratios.items())
-              + f"  -> {'flat' if flat else 'NOT flat'}; marginal worker CPU {marginal:.0f} us/doc")
+        a = rs[0]
+        for b in rs[1:]:
+            ratios = {k: (b[k] / a[k] if a[k] else float("nan")) for k in RATIOS}
+            verdict = ", ".join(f"{label} {trend(ratios[k])}" for label, k in (("cost", "us_per_doc"), ("memory", "peak_anon_mb")))
+            # marginal CPU per document between the sizes: set-up and start-up costs cancel out
+            marginal = (b["cpu_us_per_doc"] * b["docs"] - a["cpu_us_per_doc"] * a["docs"]) / (b["docs"] - a["docs"])
+            print(f"  {name:<18} {b['docs']}/{a['docs']}: " + "  ".join(f"{k}={v:.2f}" for k, v in ratios.items())
+                  + f"  -> {verdict}; marginal worker CPU {marginal:.0f} us/doc")
+
+
+def trend(ratio: float) -> str:
+    return "flat" if 0.8 <= ratio <= 1.2 else ("falls" if ratio < 0.8 else "GROWS")
 
 
 def main(argv=None) -> int:
