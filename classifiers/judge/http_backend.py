@@ -54,7 +54,7 @@ class OpenAIBackend:
 
     def _request(self, method: str, path: str, body: dict | None = None, url: str | None = None) -> dict:
         url = url or self.base_url + path
-        last = ""
+        last, delay = "", 0.0
         for attempt in range(self.config.max_retries + 1):
             if attempt:
                 time.sleep(delay)
