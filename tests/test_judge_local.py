@@ -67,6 +67,21 @@ def test_multi_token_labels_fail_before_any_document_is_scored(local_judge):
         local_judge.backend.check_tokens(bad)
 
 
+def test_multi_token_labels_fail_when_a_cold_model_loads(model_cache, tmp_path):
+    """Registered before the model loads (it loads on the first uncached document): checked then,
+    before that document is scored."""
+    from classifiers.judge.judge import JudgeError
+    from classifiers.judge.prompts import Prompt
+
+    cold = build_judge(JudgeConfig(device="cpu", max_chars=SHORT), cache_dir=str(cache_with_models(tmp_path / "cold", model_cache)))
+    bad = Prompt("quality", "quality-test", "s", "u {text}", ("0", " 5"), ("0", "5"))
+    cold.backend.check_tokens(bad)
+    assert cold.backend.model is None
+    with pytest.raises(JudgeError, match="label ' 5' is 2 tokens"):
+        cold.backend.token_probs(bad, ["a document"])
+    cold.close()
+
+
 def test_a_labelled_sample_never_loads_the_model(local_judge, model_cache, shared_data, tmp_path):
     """Every document in the label cache: a new judge answers from it without loading weights."""
     docs = [d["text"] for d in weborganizer_docs(shared_data, 3)]
