@@ -68,13 +68,13 @@ def read_parquet_files(files: list[str], schema: pa.Schema, columns: list[str] |
         schema = pa.schema([schema.field(c) for c in columns])
     if not files:
         return ray.data.from_arrow(schema.empty_table())
-    size = 0
+    size, wanted = 0, set(schema.names)
     for f in files:
         meta = pq.ParquetFile(f).metadata
         for g in range(meta.num_row_groups):
             rg = meta.row_group(g)
             size += sum(rg.column(c).total_uncompressed_size for c in range(rg.num_columns)
-                        if rg.column(c).path_in_schema.split(".")[0] in schema.names)
+                        if rg.column(c).path_in_schema.split(".")[0] in wanted)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1))) if ray.is_initialized() else 1
     blocks = max(1, min(len(files), max(cpus, -(-size // BLOCK_BYTES))))
     return ray.data.from_items([{"path": f} for f in files], override_num_blocks=blocks).map_batches(
