@@ -49,24 +49,35 @@ def cmd_run(args) -> int:
     from pipeline.ray_env import init_ray
     from pipeline.runner import Runner
 
+    from pipeline import storage
+
+    overrides = _overrides(args.set)
+    if args.input:  # paths on the command line replace the config's (relative to the working dir)
+        paths = [p if storage.is_uri(p) else os.path.abspath(p) for p in args.input]
+        overrides.setdefault("input", {})["paths"] = paths
     try:
-        config = load_config(args.config, _overrides(args.set))
+        config = load_config(args.config, overrides)
+        config.input_files()
     except ConfigError as e:
         print(f"config error:\n{e}", file=sys.stderr)
         return 2
+    except storage.StorageError as e:
+        print(f"input error: {e}", file=sys.stderr)
+        return 2
+    output = storage.abspath(args.output)
     # the report's plotting library loads while the workers run (the driver mostly waits on them)
     threading.Thread(target=_import_plotting, daemon=True).start()
     init_ray(config.run.ray_address, config.run.num_cpus, config.run.shuffle)
-    outcomes = Runner(config, args.output, resume=not args.no_resume).run()
+    outcomes = Runner(config, output, resume=not args.no_resume).run()
     try:
-        summary = build_summary(os.path.abspath(args.output), outcomes)
+        summary = build_summary(output, outcomes)
     except LedgerImbalance as e:
         log.error("%s", e)
         return 3
     from pipeline.report import write_report
 
     try:
-        write_report(os.path.abspath(args.output))
+        write_report(output)
     except Exception:  # the data outputs are complete; say loudly that the report is not
         log.exception("writing report.html failed (shards, ledger and summary.json are written)")
         return 4
@@ -100,7 +111,9 @@ def cmd_stage(args) -> int:
     except ValidationError as e:
         print(f"config error for stage {args.stage}:\n{e}", file=sys.stderr)
         return 2
-    out = os.path.abspath(args.output)
+    from pipeline import storage
+
+    out = storage.abspath(args.output)
     files = expand_inputs(args.input)
     init_ray(None, None)
     ctx = RunContext(output_dir=out, stage_dir=out, seed=seed, batch_size=batch_size, cache_dir=default_cache_dir())
@@ -125,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the whole pipeline from a config")
     run.add_argument("--config", required=True, help="YAML config (see configs/)")
-    run.add_argument("--output", required=True, help="output folder (a rerun resumes in it)")
+    run.add_argument("--input", nargs="+", metavar="PATH",
+                     help="input files, globs or URIs (s3://bucket/warc/*.warc.gz): replace the config's input.paths")
+    run.add_argument("--output", required=True, help="output folder or URI (s3://bucket/out); a rerun resumes in it")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     run.add_argument("--no-resume", action="store_true", help="recompute every stage")
     run.set_defaults(func=cmd_run)

@@ -35,9 +35,13 @@ class RunSettings(BaseModel):
     # small enough that a few input files still keep every worker busy, large enough that the
     # per-unit cost (a parquet file, a commit) stays small (our choice)
     unit_docs: int = Field(128, ge=1)
-    # models, converted blocklists and labels that later runs reuse; None: ~/.cache/llama3-curate
-    # (or $XDG_CACHE_HOME/llama3-curate); a relative path is taken relative to --output
+    # node-local cache of what is derived from installed assets (converted judge model, UT1
+    # blocklist): every node rebuilds its own; None: ~/.cache/llama3-curate (or $XDG_CACHE_HOME)
     cache_dir: str | None = None
+    # judge labels and trained scorer artifacts that later runs reuse: every node must reach it,
+    # so it lives with the outputs. None: OUTPUT/cache; a relative path is taken relative to
+    # --output; an absolute path or URI (s3://bucket/curate-cache) lets several runs share it
+    shared_cache: str | None = None
 
 
 class InputSettings(BaseModel):
@@ -60,17 +64,20 @@ class PipelineConfig(BaseModel):
         return cls.Config(**self.stages.get(name, {}))
 
     def input_files(self) -> list[str]:
-        """Expand globs (local paths relative to the config's folder), sorted and de-duplicated."""
+        """Expand globs (local paths relative to the config's folder; object-store URIs listed
+        once per pattern), sorted and de-duplicated."""
+        from pipeline import storage
+
         files: list[str] = []
         for pattern in self.input.paths:
-            if "://" in pattern:
-                files.append(pattern)
-                continue
-            p = pattern if os.path.isabs(pattern) else os.path.join(self.base_dir, pattern)
-            matches = sorted(glob.glob(p))
+            if storage.is_uri(pattern):
+                matches = storage.glob(pattern)
+            else:
+                p = pattern if os.path.isabs(pattern) else os.path.join(self.base_dir, pattern)
+                matches = [os.path.abspath(m) for m in sorted(glob.glob(p))]
             if not matches:
                 raise ConfigError(f"{self.source}: input.paths: {pattern!r} matches no file")
-            files.extend(os.path.abspath(m) for m in matches)
+            files.extend(matches)
         return sorted(dict.fromkeys(files))
 
 

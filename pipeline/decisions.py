@@ -6,18 +6,18 @@ line key. The Ray tasks sort it by key and write it as Arrow IPC files under the
 `decision/` folder; the stage that applies it memory-maps those files on every worker and looks
 keys up with binary searches. So the documents never go through a shuffle, a worker's private
 memory does not grow with the decision (the pages are the OS's, shared by the workers of a
-machine), and the folder is as shared as the output folder already is.
+machine). On an object store each node fetches the files once into its scratch space
+(`storage.local_path`) and maps that copy.
 """
 from __future__ import annotations
 
-import glob
-import json
 import os
-import uuid
 
 import numpy as np
 import pyarrow as pa
 import xxhash
+
+from pipeline import storage
 
 META = "_DECISION.json"
 _SIGN = np.uint64(1 << 63)
@@ -44,22 +44,21 @@ def _write_block(block: pa.Table, folder: str, key: str) -> pa.Table:
         return pa.table({"rows": pa.array([0], pa.int64()), "bytes": pa.array([0], pa.int64())})
     # equal keys in a stable order (id, then the rest): the first match of a lookup is deterministic
     block = block.sort_by([(key, "ascending")] + [(c, "ascending") for c in block.column_names if c != key]).combine_chunks()
-    path = os.path.join(folder, _file_name(block.column(key)[0].as_py()))
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, block.schema) as writer:
-        writer.write_table(block, max_chunksize=block.num_rows)
-    os.replace(tmp, path)
-    return pa.table({"rows": pa.array([block.num_rows], pa.int64()), "bytes": pa.array([os.path.getsize(path)], pa.int64())})
+    path = storage.join(folder, _file_name(block.column(key)[0].as_py()))
+    with storage.atomic_path(path) as tmp:
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, block.schema) as writer:
+            writer.write_table(block, max_chunksize=block.num_rows)
+        nbytes = os.path.getsize(tmp)
+    return pa.table({"rows": pa.array([block.num_rows], pa.int64()), "bytes": pa.array([nbytes], pa.int64())})
 
 
 def write_decision(ds, folder: str, key: str, meta: dict | None = None) -> dict:
     """Sort the Ray Dataset `ds` by its int64 column `key` (Ray's sort: a range per block) and
     write it under `folder`, replacing an earlier decision there. Returns {rows, bytes, files};
     `meta` goes into the folder's META file beside them."""
-    os.makedirs(folder, exist_ok=True)
-    for old in glob.glob(os.path.join(folder, "part-*.arrow")) + [os.path.join(folder, META)]:
-        if os.path.exists(old):
-            os.remove(old)
+    storage.makedirs(folder)
+    for old in _parts(folder) + [storage.join(folder, META)]:
+        storage.remove(old)
     from pipeline.ray_ops import map_whole, sort_rows
 
     stats = map_whole(sort_rows(ds, [key]), _write_block, {"folder": folder, "key": key})
@@ -67,25 +66,24 @@ def write_decision(ds, folder: str, key: str, meta: dict | None = None) -> dict:
     for batch in stats.iter_batches(batch_format="pyarrow", batch_size=None):
         rows += int(sum(batch.column("rows").to_pylist()))
         size += int(sum(batch.column("bytes").to_pylist()))
-    facts = {"rows": rows, "bytes": size, "files": len(glob.glob(os.path.join(folder, "part-*.arrow")))}
+    facts = {"rows": rows, "bytes": size, "files": len(_parts(folder))}
     write_meta(folder, {**(meta or {}), "key": key, **facts})
     return facts
 
 
+def _parts(folder: str) -> list[str]:
+    return [f for f in storage.listdir(folder, ".arrow") if storage.basename(f).startswith("part-")]
+
+
 def write_meta(folder: str, meta: dict) -> None:
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, META)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    storage.write_json(storage.join(folder, META), meta)
 
 
 def read_meta(folder: str) -> dict:
-    path = os.path.join(folder, META)
-    if not os.path.exists(path):
+    meta = storage.read_json(storage.join(folder, META))
+    if meta is None:
         raise FileNotFoundError(f"no decision in {folder} (its stage has not decided: was the run cut short?)")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return meta
 
 
 class DecisionTable:
@@ -95,8 +93,8 @@ class DecisionTable:
         self.meta = read_meta(folder)
         key = self.meta["key"]
         self.tables = []
-        for path in sorted(glob.glob(os.path.join(folder, "part-*.arrow"))):
-            with pa.memory_map(path) as source:
+        for part in _parts(folder):
+            with pa.memory_map(storage.local_path(part)) as source:
                 self.tables.append(pa.ipc.open_file(source).read_all())
         self._keys = [t.column(key).chunk(0).to_numpy() for t in self.tables if t.num_rows]
         self.tables = [t for t in self.tables if t.num_rows]

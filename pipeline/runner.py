@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from pipeline import stage_io
+from pipeline import stage_io, storage
 from pipeline.config import PipelineConfig
 from pipeline.hosts import HostPool
 from pipeline.registry import stage_class
@@ -233,29 +233,27 @@ def fingerprint(previous: str, name: str, params: dict, extra: object = None) ->
 
 
 def _read_decided(stage: Stage) -> dict | None:
-    path = os.path.join(stage.ctx.decision_dir, DECIDED)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return storage.read_json(storage.join(stage.ctx.decision_dir, DECIDED))
 
 
 class Runner:
     def __init__(self, config: PipelineConfig, output_dir: str, resume: bool = True):
         self.config = config
-        self.output_dir = os.path.abspath(output_dir)
+        self.output_dir = storage.abspath(output_dir)
         self.resume = resume
         self.pool = HostPool()
 
     def stage_dir(self, index: int, name: str) -> str:
-        return os.path.join(self.output_dir, "stages", f"{index:02d}-{name}")
+        return storage.join(self.output_dir, "stages", f"{index:02d}-{name}")
 
     def context(self, stage_dir: str) -> RunContext:
         run = self.config.run
-        cache = default_cache_dir() if run.cache_dir is None else os.path.join(self.output_dir, run.cache_dir)
-        return RunContext(
-            output_dir=self.output_dir, stage_dir=stage_dir, seed=run.seed, batch_size=run.batch_size, cache_dir=cache
-        )
+        cache = default_cache_dir() if run.cache_dir is None else run.cache_dir
+        shared = storage.join(self.output_dir, run.shared_cache or "cache")
+        if run.shared_cache and (storage.is_uri(run.shared_cache) or os.path.isabs(run.shared_cache)):
+            shared = storage.abspath(run.shared_cache)
+        return RunContext(output_dir=self.output_dir, stage_dir=stage_dir, seed=run.seed, batch_size=run.batch_size,
+                          cache_dir=cache, shared_cache=shared)
 
     def plan(self) -> list[Step]:
         """The stages with their fingerprints, as passes, decisions, whole-dataset steps and the sink."""
@@ -295,7 +293,7 @@ class Runner:
 
     def begin(self) -> None:
         self.files = self.config.input_files()
-        os.makedirs(self.output_dir, exist_ok=True)
+        storage.makedirs(self.output_dir)
         self.outcomes: dict[int, StageOutcome] = {}
         self.decided: dict[int, dict] = {}  # index -> decide seconds and facts
         self.rows_in: int | None = None
@@ -384,8 +382,7 @@ class Runner:
         columns = list(dict.fromkeys(("id", *stage.reads)))
         facts = stage.decide(stage_io.read_kept_files(self.inputs or [], columns)) or {}
         decided = {"fingerprint": fp, "seconds": round(time.perf_counter() - t0, 3), "facts": facts}
-        os.makedirs(stage.ctx.decision_dir, exist_ok=True)
-        stage_io.write_json_atomic(os.path.join(stage.ctx.decision_dir, DECIDED), decided)
+        stage_io.write_json_atomic(storage.join(stage.ctx.decision_dir, DECIDED), decided)
         self.decided[index] = decided
         if stage.apply_stage() is None:  # nothing to apply: every document passes on
             self._record(step, [self._unchanged(decided)], skipped=False)

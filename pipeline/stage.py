@@ -19,8 +19,8 @@ that a retried task rewrites the same file instead of adding a second one.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import xxhash
 from pydantic import BaseModel, ConfigDict
 
+from pipeline import storage
 from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, split_by_reason
 
 if TYPE_CHECKING:  # ray is only needed where datasets are built
@@ -62,20 +63,30 @@ class RunContext:
     stage_dir: str
     seed: int = 0
     batch_size: int = 256
+    # node-local cache of what is derived from installed assets (converted models, blocklists):
+    # any node can rebuild it, so it never needs to be shared
     cache_dir: str = ".cache"
     extra: dict = field(default_factory=dict)
+    # labels and trained artifacts that later runs may reuse: a local folder or an object-store
+    # URI every node reaches (default OUTPUT/cache); None only outside a run (tests, benches)
+    shared_cache: str | None = None
 
     @property
     def dropped_dir(self) -> str:
-        return os.path.join(self.stage_dir, "dropped")
+        return storage.join(self.stage_dir, "dropped")
 
     @property
     def kept_dir(self) -> str:
-        return os.path.join(self.stage_dir, "kept")
+        return storage.join(self.stage_dir, "kept")
 
     @property
     def decision_dir(self) -> str:
-        return os.path.join(self.stage_dir, "decision")
+        return storage.join(self.stage_dir, "decision")
+
+    @property
+    def shared(self) -> str:
+        """Where labels and artifacts are kept: `shared_cache`, else the node-local cache."""
+        return self.shared_cache or self.cache_dir
 
 
 class Stage:
@@ -169,6 +180,24 @@ class SinkStage(Stage):
         raise NotImplementedError
 
 
+_UNIT = threading.local()
+
+
+@contextmanager
+def unit_scope(unit: str):
+    """Dropped files written inside the block carry the work unit's name (`part-<unit>--<hash>`),
+    so a resumed pass can clear what a unit that never committed left behind."""
+    _UNIT.name = unit
+    try:
+        yield
+    finally:
+        _UNIT.name = None
+
+
+def unit_drop_prefix(unit: str) -> str:
+    return f"part-{unit}--"
+
+
 class DropWriter:
     """Writes dropped records of one stage as parquet files named by their content, atomically."""
 
@@ -183,11 +212,10 @@ class DropWriter:
         for rid in dropped.column("id").to_pylist():
             h.update(rid.encode("utf-8", "surrogatepass"))
             h.update(b"\0")
-        os.makedirs(self.dropped_dir, exist_ok=True)
-        final = os.path.join(self.dropped_dir, f"part-{h.hexdigest()}.parquet")
-        tmp = f"{final}.{uuid.uuid4().hex}.tmp"
-        pq.write_table(dropped, tmp)
-        os.replace(tmp, final)
+        unit = getattr(_UNIT, "name", None)
+        name = f"{unit_drop_prefix(unit)}{h.hexdigest()}.parquet" if unit else f"part-{h.hexdigest()}.parquet"
+        with storage.atomic_path(storage.join(self.dropped_dir, name)) as path:
+            pq.write_table(dropped, path)
         for stage, reason in set(zip(dropped.column("stage").to_pylist(), dropped.column("reason").to_pylist())):
             log.debug("stage %s dropped records: %s", stage, reason)
 

@@ -1,39 +1,71 @@
-"""Reading and writing a stage's folder: `kept/` and `dropped/` parquet, and the completion marker."""
+"""Reading and writing a stage's folder: `kept/` and `dropped/` parquet, and the completion marker.
+Folders are local paths or object-store URIs (pipeline/storage.py)."""
 from __future__ import annotations
 
-import glob
-import json
 import os
-import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import storage
 from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA
 
 MARKER = "_SUCCESS.json"
 
 
 def parquet_files(folder: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(folder, "*.parquet")))
+    return storage.listdir(folder, ".parquet")
+
+
+def parquet_file(location: str) -> pq.ParquetFile:
+    return pq.ParquetFile(storage.open_input(location))
+
+
+def read_parquet(location: str, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    def read():
+        with storage.open_input(location) as f:
+            return pq.read_table(f, columns=columns, schema=schema)
+
+    return storage.retrying("read", location, read)
+
+
+def write_parquet(table: pa.Table, location: str) -> None:
+    """Write a table whole (atomically: readers see the old file or the new one)."""
+    with storage.atomic_path(location) as path:
+        pq.write_table(table, path)
 
 
 def count_rows(folder: str) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(folder))
+    return sum(row_counts(parquet_files(folder)))
+
+
+def _num_rows(location: str) -> int:
+    with storage.open_input(location) as f:
+        return pq.ParquetFile(f).metadata.num_rows
+
+
+def row_counts(files: list[str]) -> list[int]:
+    """Rows of each parquet file from its footer; footers of many files are read by a thread
+    pool (on an object store each is a request or two: one after another would take minutes)."""
+    if len(files) <= 4:
+        return [_num_rows(f) for f in files]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(32, len(files))) as ex:
+        return list(ex.map(_num_rows, files))
 
 
 def write_kept(ds, kept_dir: str) -> None:
     """Write a Ray Dataset of documents to `kept_dir`; an empty result still leaves one (empty)
     file, so the next stage reads a schema rather than failing on an empty folder."""
-    os.makedirs(kept_dir, exist_ok=True)
+    storage.makedirs(kept_dir)
     ds.write_parquet(kept_dir)
     if not parquet_files(kept_dir):
         write_kept_empty(kept_dir)
 
 
 def write_kept_empty(kept_dir: str) -> None:
-    os.makedirs(kept_dir, exist_ok=True)
-    pq.write_table(DOCUMENT_SCHEMA.empty_table(), os.path.join(kept_dir, "empty.parquet"))
+    write_parquet(DOCUMENT_SCHEMA.empty_table(), storage.join(kept_dir, "empty.parquet"))
 
 
 def read_kept(kept_dir: str):
@@ -51,7 +83,7 @@ BLOCK_BYTES = 128 * 2**20
 
 def _read_files(batch: pa.Table, schema: pa.Schema) -> pa.Table:
     """Ray task: the `schema` columns of each parquet file named in `batch`, as one table."""
-    tables = [pq.read_table(p, columns=schema.names, schema=schema) for p in batch.column("path").to_pylist()]
+    tables = [read_parquet(p, columns=schema.names, schema=schema) for p in batch.column("path").to_pylist()]
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
@@ -68,29 +100,39 @@ def read_parquet_files(files: list[str], schema: pa.Schema, columns: list[str] |
         schema = pa.schema([schema.field(c) for c in columns])
     if not files:
         return ray.data.from_arrow(schema.empty_table())
-    size, wanted = 0, set(schema.names)
-    for f in files:
-        meta = pq.ParquetFile(f).metadata
-        for g in range(meta.num_row_groups):
-            rg = meta.row_group(g)
-            size += sum(rg.column(c).total_uncompressed_size for c in range(rg.num_columns)
-                        if rg.column(c).path_in_schema.split(".")[0] in wanted)
+    size = columns_bytes(files, set(schema.names))
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1))) if ray.is_initialized() else 1
     blocks = max(1, min(len(files), max(cpus, -(-size // BLOCK_BYTES))))
     return ray.data.from_items([{"path": f} for f in files], override_num_blocks=blocks).map_batches(
         _read_files, batch_size=None, batch_format="pyarrow", fn_kwargs={"schema": schema})
 
 
+def columns_bytes(files: list[str], wanted: set[str]) -> int:
+    """Uncompressed bytes of the `wanted` columns over `files`. Locally from the footers; on an
+    object store from the listed file sizes (a footer read per file would be a request each),
+    scaled by nothing: compressed size understates, which only makes blocks larger."""
+    if files and storage.is_uri(files[0]):
+        sizes = dict(storage.list_with_sizes(storage.dirname(files[0]), ".parquet"))
+        return sum(sizes.get(f, 0) for f in files)
+    size = 0
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        for g in range(meta.num_row_groups):
+            rg = meta.row_group(g)
+            size += sum(rg.column(c).total_uncompressed_size for c in range(rg.num_columns)
+                        if rg.column(c).path_in_schema.split(".")[0] in wanted)
+    return size
+
+
 def read_dropped_table(dropped_dir: str, columns: list[str] | None = None) -> pa.Table:
     files = parquet_files(dropped_dir)
     if not files:
         return DROPPED_SCHEMA.empty_table() if columns is None else DROPPED_SCHEMA.empty_table().select(columns)
-    return pa.concat_tables(pq.read_table(f, columns=columns, schema=DROPPED_SCHEMA) for f in files)
+    return pa.concat_tables(read_parquet(f, columns=columns, schema=DROPPED_SCHEMA) for f in files)
 
 
 def reset_dir(folder: str) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder, exist_ok=True)
+    storage.reset_dir(folder)
 
 
 DECISION = "decision"
@@ -99,30 +141,31 @@ DECISION = "decision"
 def reset_outputs(stage_dir: str) -> None:
     """Clear what a pass writes into a stage folder (kept/, dropped/, units/, markers), keeping
     the stage's `decision/`: the decision of a global stage is made before the pass that applies it."""
-    os.makedirs(stage_dir, exist_ok=True)
-    for name in os.listdir(stage_dir):
-        if name == DECISION:
-            continue
-        path = os.path.join(stage_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.remove(path)
+    if not storage.is_uri(stage_dir):
+        os.makedirs(stage_dir, exist_ok=True)
+        entries = [os.path.join(stage_dir, n) for n in os.listdir(stage_dir) if n != DECISION]
+        for path in entries:
+            if os.path.isdir(path):
+                storage.rmtree(path)
+            else:
+                os.remove(path)
+        return
+    decision = storage.join(stage_dir, DECISION) + "/"
+    for loc in storage.listdir(stage_dir, recursive=True):
+        if not loc.startswith(decision):
+            storage.remove(loc)
 
 
 def _read_json(path: str) -> dict | None:
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return storage.read_json(path)
 
 
 def read_marker(stage_dir: str) -> dict | None:
-    return _read_json(os.path.join(stage_dir, MARKER))
+    return _read_json(storage.join(stage_dir, MARKER))
 
 
 def write_marker(stage_dir: str, facts: dict) -> None:
-    write_json_atomic(os.path.join(stage_dir, MARKER), facts)
+    write_json_atomic(storage.join(stage_dir, MARKER), facts)
 
 
 # --------------------------------------------------------------------------- work units
@@ -136,11 +179,11 @@ STARTED = "_STARTED.json"
 
 
 def unit_kept_path(kept_dir: str, unit: str) -> str:
-    return os.path.join(kept_dir, f"part-{unit}.parquet")
+    return storage.join(kept_dir, f"part-{unit}.parquet")
 
 
 def unit_marker_path(stage_dir: str, unit: str) -> str:
-    return os.path.join(stage_dir, UNITS, f"{unit}.json")
+    return storage.join(stage_dir, UNITS, f"{unit}.json")
 
 
 def committed_unit(stage_dir: str, kept_dir: str, unit: str) -> dict | None:
@@ -148,29 +191,39 @@ def committed_unit(stage_dir: str, kept_dir: str, unit: str) -> dict | None:
     marker = _read_json(unit_marker_path(stage_dir, unit))
     if marker is None:
         return None
-    parts = marker.get("parts") or [os.path.basename(unit_kept_path(kept_dir, unit))]
-    return marker if all(os.path.exists(os.path.join(kept_dir, p)) for p in parts) else None
+    parts = marker.get("parts") or [storage.basename(unit_kept_path(kept_dir, unit))]
+    return marker if all(storage.exists(storage.join(kept_dir, p)) for p in parts) else None
+
+
+def committed_units(stage_dir: str, kept_dir: str) -> set[str]:
+    """Units whose commit marker and kept files all exist: two listings, however many units."""
+    kept = {storage.basename(f) for f in storage.listdir(kept_dir, ".parquet")}
+    out = set()
+    for m in unit_markers(stage_dir):
+        parts = m.get("parts") or [f"part-{m['unit']}.parquet"]
+        if all(p in kept for p in parts):
+            out.add(m["unit"])
+    return out
 
 
 def write_json_atomic(path: str, obj: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    storage.write_json(path, obj)
 
 
 def commit_unit(stage_dir: str, unit: str, facts: dict) -> None:
-    os.makedirs(os.path.join(stage_dir, UNITS), exist_ok=True)
     write_json_atomic(unit_marker_path(stage_dir, unit), facts)
 
 
 def unit_markers(stage_dir: str) -> list[dict]:
-    out = []
-    for path in sorted(glob.glob(os.path.join(stage_dir, UNITS, "*.json"))):
-        m = _read_json(path)
-        if m is not None:
-            out.append(m)
-    return out
+    files = storage.listdir(storage.join(stage_dir, UNITS), ".json")
+    if len(files) <= 4:
+        found = [_read_json(p) for p in files]
+    else:  # on an object store each is a request: read them side by side
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(32, len(files))) as ex:
+            found = list(ex.map(_read_json, files))
+    return [m for m in found if m is not None]
 
 
 class UnitKeptWriter:
@@ -180,20 +233,18 @@ class UnitKeptWriter:
     unit of the next pass: one large input file still feeds every worker after the source."""
 
     def __init__(self, kept_dir: str, unit: str, part_rows: int | None = None):
-        os.makedirs(kept_dir, exist_ok=True)
+        storage.makedirs(kept_dir)
         self.kept_dir, self.unit, self.part_rows = kept_dir, unit, part_rows
-        self.parts: list[tuple[str, str]] = []  # (tmp, final)
+        self.parts: list[storage.AtomicFile] = []
         self.writer = None
         self.rows = 0
         self._rows_in_part = 0
 
     def _open(self) -> None:
         name = self.unit if self.part_rows is None else f"{self.unit}-{len(self.parts):04d}"
-        final = unit_kept_path(self.kept_dir, name)
-        # unique per attempt: a retried task on another worker never writes into this one's file
-        tmp = f"{final}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        self.writer = pq.ParquetWriter(tmp, DOCUMENT_SCHEMA)
-        self.parts.append((tmp, final))
+        part = storage.AtomicFile(unit_kept_path(self.kept_dir, name))
+        self.writer = pq.ParquetWriter(part.path, DOCUMENT_SCHEMA)
+        self.parts.append(part)
         self._rows_in_part = 0
 
     def _close_part(self) -> None:
@@ -218,21 +269,19 @@ class UnitKeptWriter:
         if not self.parts:
             self._open()
         self._close_part()
-        for tmp, final in self.parts:
-            os.replace(tmp, final)
-        return [os.path.basename(final) for _, final in self.parts]
+        for part in self.parts:
+            part.commit()
+        return [storage.basename(part.location) for part in self.parts]
 
     def abort(self) -> None:
         self._close_part()
-        for tmp, _ in self.parts:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        for part in self.parts:
+            part.abort()
 
 
 def read_started(stage_dir: str) -> dict | None:
-    return _read_json(os.path.join(stage_dir, STARTED))
+    return _read_json(storage.join(stage_dir, STARTED))
 
 
 def write_started(stage_dir: str, facts: dict) -> None:
-    os.makedirs(stage_dir, exist_ok=True)
-    write_json_atomic(os.path.join(stage_dir, STARTED), facts)
+    write_json_atomic(storage.join(stage_dir, STARTED), facts)

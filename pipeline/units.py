@@ -17,21 +17,18 @@ Data actor pool that asks for the GPUs (`UnitWorkUDF`).
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 
-from pipeline import stage_io
+from pipeline import stage_io, storage
 from pipeline.schema import conform
-from pipeline.stage import FusedMapUDF, RunContext, SourceStage, Stage, StageConfig
+from pipeline.stage import FusedMapUDF, RunContext, SourceStage, Stage, StageConfig, unit_drop_prefix, unit_scope
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +38,12 @@ Spec = tuple[type[Stage], StageConfig, RunContext]
 
 def source_unit(index: int, path: str) -> str:
     """Unit name of the index-th input file (the input list is part of the fingerprint)."""
-    return f"{index:05d}-{xxhash.xxh3_64_hexdigest(os.path.basename(path).encode('utf-8', 'surrogatepass'))[:8]}"
+    return f"{index:05d}-{xxhash.xxh3_64_hexdigest(storage.basename(path).encode('utf-8', 'surrogatepass'))[:8]}"
 
 
 def file_unit(path: str) -> str:
     """Unit name for a parquet file of a previous stage: its name, without our own decoration."""
-    name = os.path.basename(path)
+    name = storage.basename(path)
     name = name[: -len(".parquet")] if name.endswith(".parquet") else name
     return name[len("part-") :] if name.startswith("part-") else name
 
@@ -73,10 +70,17 @@ class PassSpec:
 
 def _identity(units: list[tuple[str, str]]) -> str:
     """Digest of the unit list and its inputs' sizes: a partial pass resumes only over the very
-    inputs it started on (an earlier stage recomputed since would have new files)."""
+    inputs it started on (an earlier stage recomputed since would have new files). Sizes come
+    from one listing per folder, not a request per file."""
+    sizes: dict[str, int] = {}
+    for folder in dict.fromkeys(storage.dirname(src) for _, src in units):
+        try:
+            sizes.update(storage.list_with_sizes(folder))
+        except (OSError, NotADirectoryError):
+            pass
     h = hashlib.sha256()
     for unit, src in units:
-        size = os.path.getsize(src) if os.path.exists(src) else -1
+        size = sizes.get(src, -1)
         h.update(f"{unit}\0{src}\0{size}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:16]
 
@@ -87,9 +91,12 @@ def pending_units(stages: list[Stage], units: list[tuple[str, str]], fingerprint
     last = stages[-1].ctx
     started = {"fingerprint": fingerprint, "inputs": _identity(units), "units": len(units)}
     if resume and stage_io.read_started(last.stage_dir) == started:
-        for tmp in glob.glob(os.path.join(last.kept_dir, "*.tmp")):  # attempts cut by the kill
-            os.remove(tmp)
-        pending = [(u, s) for u, s in units if stage_io.committed_unit(last.stage_dir, last.kept_dir, u) is None]
+        if not storage.is_uri(last.kept_dir):  # attempts cut by the kill (an object store has none)
+            for tmp in storage.glob(storage.join(last.kept_dir, "*.tmp")):
+                storage.remove(tmp)
+        done = stage_io.committed_units(last.stage_dir, last.kept_dir)
+        pending = [(u, s) for u, s in units if u not in done]
+        clear_unit_drops(stages, [u for u, _ in pending])
         log.info("stage %s: resuming, %d of %d units committed earlier are skipped",
                  "+".join(s.name for s in stages), len(units) - len(pending), len(units))
         return pending
@@ -97,6 +104,18 @@ def pending_units(stages: list[Stage], units: list[tuple[str, str]], fingerprint
         stage_io.reset_outputs(s.ctx.stage_dir)
     stage_io.write_started(last.stage_dir, started)
     return list(units)
+
+
+def clear_unit_drops(stages: list[Stage], units: list[str]) -> None:
+    """Remove the dropped files that units about to be redone wrote before the run was cut: the
+    redo writes its own (one listing per stage folder)."""
+    prefixes = tuple(unit_drop_prefix(u) for u in units)
+    if not prefixes:
+        return
+    for s in stages:
+        for f in storage.listdir(s.ctx.dropped_dir, ".parquet"):
+            if storage.basename(f).startswith(prefixes):
+                storage.remove(f)
 
 
 def _node_id() -> str | None:
@@ -128,7 +147,7 @@ class UnitWork:
         if self.source is not None:
             tables = (conform(t) for t in self.source.read_file(src))
         else:
-            tables = (pa.Table.from_batches([rb]) for rb in pq.ParquetFile(src).iter_batches(batch_size=self.spec.out.batch_size))
+            tables = (pa.Table.from_batches([rb]) for rb in stage_io.parquet_file(src).iter_batches(batch_size=self.spec.out.batch_size))
         for table in tables:
             counter[0] += table.num_rows
             yield self.fused(table) if self.fused is not None else table
@@ -139,8 +158,9 @@ class UnitWork:
         writer = stage_io.UnitKeptWriter(ctx.kept_dir, unit, self.spec.part_rows if self.source is not None else None)
         counter = [0]
         try:
-            for table in self._batches(src, counter):
-                writer.write(conform(table))
+            with unit_scope(unit):
+                for table in self._batches(src, counter):
+                    writer.write(conform(table))
         except BaseException:
             writer.abort()
             raise
