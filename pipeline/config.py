@@ -31,10 +31,12 @@ class RunSettings(BaseModel):
     shuffle: Literal["sort", "hash"] = "sort"
     # run consecutive map stages in one Ray pass (kept/ written after the last of them)
     fuse_map_stages: bool = True
-    # documents per work unit after the source (each input file is cut into parts of this many):
-    # small enough that a few input files still keep every worker busy, large enough that the
-    # per-unit cost (a parquet file, a commit) stays small (our choice)
-    unit_docs: int = Field(128, ge=1)
+    # work units after the source: each input file's kept documents are cut into parts of at most
+    # `unit_bytes` (Arrow bytes: raw HTML counts) and, when set, `unit_docs` documents; each part
+    # is a unit of every later pass. Sized in bytes so that file counts stay in the thousands
+    # per pass for a billion documents (tens to hundreds of MB a file; our choice)
+    unit_bytes: int = Field(128 * 2**20, ge=1)
+    unit_docs: int | None = Field(None, ge=1)
     # node-local cache of what is derived from installed assets (converted judge model, UT1
     # blocklist): every node rebuilds its own; None: ~/.cache/llama3-curate (or $XDG_CACHE_HOME)
     cache_dir: str | None = None

@@ -1,22 +1,24 @@
-"""Stage hosts: long-lived Ray actors, one per CPU of the cluster, that run every resumable pass
-of a run (the source and the map passes), unit by unit.
+"""Stage hosts: long-lived Ray actors that run the resumable passes of a run (the source and the
+map passes), unit by unit.
 
 Why not a Ray Data actor pool per pass: each pool starts new worker processes that import the
 stage modules and build their stages, and a Ray Data plan brings helper actors and an autoscaler
 that grows the pool from one actor; on the shared WARC files that fixed cost was most of a run
-(9 passes, 57 Ray worker processes started for 268 pages, bench/e2e_datatrove.py). A host is
-started once per run; per pass it builds that pass's stages once (models and lists load in
-`setup`, the extraction child starts) and keeps them while the pass's units run, then releases
-them. Units are handed out one at a time to whichever host is free, so the pass balances itself;
-what a unit writes does not depend on the host that ran it.
+(9 passes, 57 Ray worker processes started for 268 pages, bench/e2e_datatrove.py). Per pass a
+host builds that pass's stages once (models and lists load in `setup`, the extraction child
+starts) and keeps them while the pass's units run. Units are handed out one at a time to
+whichever host is free, so the pass balances itself; what a unit writes does not depend on the
+host that ran it.
 
-Hosts ask Ray for no CPU (`num_cpus=0`): they work only while the runner runs a pass, and the
-global stages' Ray Data tasks between passes need the CPUs the hosts would otherwise hold. The
-runner never runs a pass and a global step at once, and sizes the pool to the cluster's CPUs.
+Resources: a host reserves what its pass's stages declare (`Resources`: the most CPUs and GPUs of
+any of them, the sum of their memory, since all are loaded at once), so a run shares a cluster
+with other jobs without oversubscribing it; the pool holds as many hosts as each node's CPUs,
+GPUs and memory fit. Consecutive passes of the same shape keep their hosts; before a global
+step the runner shuts the pool down, so that step's Ray tasks get the CPUs.
 
 A host that dies (a killed worker, a node lost) is replaced by a new one wherever Ray can place
-it, and its unit is handed out again (up to `MAX_UNIT_ATTEMPTS` times): the unit's files are
-written under temporary names and renamed at commit, so a redone unit leaves the same files.
+it, and its unit is handed out again (up to `MAX_UNIT_ATTEMPTS` times), after the dropped files
+the dead attempt wrote are cleared: a redone unit leaves the same files.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import logging
 import os
 from collections import deque
 
-from pipeline.units import PassSpec, UnitWork
+from pipeline.units import PassSpec, UnitWork, clear_unit_drops
 
 log = logging.getLogger(__name__)
 
@@ -55,36 +57,62 @@ class StageHost:
         return os.getpid()
 
 
-def cluster_cpus_by_node() -> list[tuple[str, int]]:
-    """(node id, whole CPUs) of every alive node with CPUs, in a stable order."""
+def host_shape(stages: list) -> dict:
+    """Ray resources of one host for a pass of `stages` (stage classes or instances)."""
+    res = [s.resources for s in stages]
+    memory = sum(r.memory_gb or 0 for r in res)
+    shape = {"num_cpus": max(r.num_cpus for r in res), "num_gpus": max(r.num_gpus for r in res)}
+    if memory:
+        shape["memory"] = int(memory * 2**30)
+    return shape
+
+
+def hosts_per_node(shape: dict) -> list[tuple[str, int]]:
+    """(node id, hosts of `shape` that fit it) for every alive node, in a stable order."""
     import ray
 
-    nodes = [(n["NodeID"], int(n.get("Resources", {}).get("CPU", 0))) for n in ray.nodes() if n.get("Alive")]
-    return sorted((node, cpus) for node, cpus in nodes if cpus > 0)
+    out = []
+    for n in ray.nodes():
+        if not n.get("Alive"):
+            continue
+        have = n.get("Resources", {})
+        fits = []
+        for key, res in (("num_cpus", "CPU"), ("num_gpus", "GPU"), ("memory", "memory")):
+            want = shape.get(key) or 0
+            if want > 0:
+                fits.append(int(have.get(res, 0) // want))
+        count = min(fits) if fits else int(have.get("CPU", 0))
+        if count > 0:
+            out.append((n["NodeID"], count))
+    return sorted(out)
 
 
 class HostPool:
-    """The run's stage hosts, started on first use."""
+    """The stage hosts of the pass being run, started for its resource shape."""
 
     def __init__(self):
         self.hosts: list = []
+        self.shape: dict | None = None
 
-    @staticmethod
-    def _new_host(node: str | None = None):
+    def _new_host(self, node: str | None = None):
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        actor = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(StageHost)
-        # hard affinity: Ray's soft affinity placed every 0-CPU host on one node (seen on 2 nodes)
+        actor = ray.remote(max_restarts=0, max_task_retries=0, **self.shape)(StageHost)
+        # hard affinity: Ray's soft affinity placed every host on one node (seen on 2 nodes)
         opts = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)} if node else {}
         return actor.options(**opts).remote()
 
-    def start(self) -> None:
-        if self.hosts:
+    def start(self, shape: dict) -> None:
+        if self.hosts and shape == self.shape:
             return
-        layout = cluster_cpus_by_node() or [(None, 1)]
-        self.hosts = [self._new_host(node) for node, cpus in layout for _ in range(max(cpus, 1))]
-        log.info("stage hosts: %d on %d node(s)", len(self.hosts), len(layout))
+        self.shutdown()
+        self.shape = shape
+        layout = hosts_per_node(shape)
+        if not layout:
+            raise RuntimeError(f"no node of the cluster can hold a stage host needing {shape}")
+        self.hosts = [self._new_host(node) for node, count in layout for _ in range(count)]
+        log.info("stage hosts: %d on %d node(s), each %s", len(self.hosts), len(layout), shape)
 
     def _replace(self, host):
         """A new host for one that died, placed wherever Ray can (its node may be gone)."""
@@ -100,7 +128,7 @@ class HostPool:
         import ray
         from ray.exceptions import RayActorError
 
-        self.start()
+        self.start(host_shape([cls for cls, _, _ in spec.specs]))
         if not units:
             return []
         spec_ref = ray.put(spec)
@@ -126,6 +154,7 @@ class HostPool:
                             raise RuntimeError(f"unit {unit} of {'+'.join(spec.names)}: its host died {attempts[unit]} times") from err
                         log.warning("unit %s of %s: its host died (%s); a new host redoes the unit",
                                     unit, "+".join(spec.names), type(err).__name__)
+                        clear_unit_drops(spec.specs, [unit])
                         queue.appendleft((unit, src))
                         host = self._replace(host)
                     idle.append(host)
@@ -141,8 +170,9 @@ class HostPool:
         ray.get([h.release.remote() for h in self.hosts])
 
     def shutdown(self) -> None:
+        """Kill the hosts (their reservations go back to the cluster)."""
         import ray
 
         for h in self.hosts:
             ray.kill(h)
-        self.hosts = []
+        self.hosts, self.shape = [], None

@@ -32,7 +32,7 @@ from pipeline.config import PipelineConfig
 from pipeline.hosts import HostPool
 from pipeline.registry import stage_class
 from pipeline.stage import FusedMapUDF, GlobalStage, MapStage, RunContext, SinkStage, SourceStage, Stage
-from pipeline.units import PassSpec, UnitWorkUDF, is_source_by_units, pass_units, pending_units
+from pipeline.units import PassSpec, is_source_by_units, pass_units, pending_units
 
 log = logging.getLogger(__name__)
 
@@ -107,25 +107,10 @@ def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
     return map_stages(ds, [stage])
 
 
-def _uses_gpu(stages: list[Stage]) -> bool:
-    return any(s.resources.num_gpus > 0 for s in stages)
-
-
-def run_pass_units(pool: HostPool | None, spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> None:
-    """Run a pass's pending units: on the stage hosts, or on a Ray Data actor pool that asks for
-    the GPUs when a stage needs one."""
+def run_pass_units(pool: HostPool, spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> None:
+    """Run a pass's pending units on stage hosts that reserve what its stages declare."""
     limits = [s.resources.concurrency for s in stages if s.resources.concurrency]
-    if not _uses_gpu(stages):
-        pool.run(spec, pending, min(limits) if limits else None)
-        return
-    import ray
-    import ray.data
-
-    ds = ray.data.from_items([{"unit": u, "input": s} for u, s in pending], override_num_blocks=max(len(pending), 1))
-    out = ds.map_batches(UnitWorkUDF, batch_size=1, batch_format="pyarrow", fn_constructor_args=(spec,),
-                         **_actor_pool_args(stages, ray.cluster_resources().get("CPU", 1)))
-    for _ in out.iter_batches(batch_format="pyarrow", batch_size=None):
-        pass
+    pool.run(spec, pending, min(limits) if limits else None)
 
 
 def run_group(stages: list[Stage], ds, files: list[str] | None, rows_in: int | None,
@@ -194,14 +179,19 @@ def run_one_stage(stage: Stage, ds, files: list[str] | None, rows_in: int | None
 
 
 def pass_markers(stages: list[Stage], rows_in: int | None, seconds: float) -> list[dict]:
-    """Each stage's marker after a pass, from the unit commits and the dropped folders."""
+    """Each stage's marker after a pass, from the unit commits alone (each records what the unit
+    read, kept and dropped per stage): one listing and one small read per unit, no footers."""
     last = stages[-1]
     units = stage_io.unit_markers(last.ctx.stage_dir)
     first = sum(u["rows_in"] for u in units)  # what the source kept, or what the pass read
+
+    def dropped_by(stage: Stage) -> int:
+        return sum(u["dropped"].get(stage.name, 0) for u in units)
+
     markers = []
     rest = stages
     if isinstance(stages[0], SourceStage):
-        dropped = stage_io.count_rows(stages[0].ctx.dropped_dir)
+        dropped = dropped_by(stages[0])
         markers.append({"stage": stages[0].name, "rows_in": first + dropped, "kept": first, "dropped": dropped})
         rows_in, rest = first, stages[1:]
     elif rows_in is not None and first != rows_in:
@@ -209,12 +199,12 @@ def pass_markers(stages: list[Stage], rows_in: int | None, seconds: float) -> li
     else:
         rows_in = first
     for s in rest:
-        dropped = stage_io.count_rows(s.ctx.dropped_dir)
+        dropped = dropped_by(s)
         markers.append({"stage": s.name, "rows_in": rows_in, "kept": rows_in - dropped, "dropped": dropped})
         rows_in -= dropped
-    written = stage_io.count_rows(last.ctx.kept_dir)
-    if written != rows_in or sum(u["kept"] for u in units) != rows_in:
-        raise RuntimeError(f"pass {'+'.join(s.name for s in stages)}: {written} documents written, {rows_in} expected")
+    if sum(u["kept"] for u in units) != rows_in:
+        raise RuntimeError(f"pass {'+'.join(s.name for s in stages)}: {sum(u['kept'] for u in units)} documents written, "
+                           f"{rows_in} expected")
     for m in markers:
         m.update(seconds=seconds, facts={})
         if len(stages) > 1:
@@ -300,6 +290,8 @@ class Runner:
         self.inputs: list[str] | None = None  # the kept files of the last pass
 
     def run_step(self, step: Step) -> None:
+        if step.kind != "pass":  # the hosts' reservations go back: this step's Ray tasks need the CPUs
+            self.pool.shutdown()
         {"pass": self._pass, "decide": self._decide, "whole": self._whole, "sink": self._whole}[step.kind](step)
 
     def end(self) -> None:
@@ -344,6 +336,7 @@ class Runner:
             spec = PassSpec(
                 key=step.items[-1][2], source=(type(source), source.config, source.ctx) if source else None,
                 maps=tuple((type(s), s.config, s.ctx) for s in maps), part_rows=self.config.run.unit_docs,
+                part_bytes=self.config.run.unit_bytes,
             )
             units = pass_units(spec, self.files, self.inputs)
             pending = pending_units(stages, units, spec.key, self.resume)

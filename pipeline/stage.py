@@ -186,12 +186,14 @@ _UNIT = threading.local()
 @contextmanager
 def unit_scope(unit: str):
     """Dropped files written inside the block carry the work unit's name (`part-<unit>--<hash>`),
-    so a resumed pass can clear what a unit that never committed left behind."""
-    _UNIT.name = unit
+    so a resumed pass can clear what a unit that never committed left behind; the block yields
+    the rows dropped per dropped/ folder, which the unit's commit records (the driver then sums
+    commits instead of reading every dropped file's footer)."""
+    _UNIT.name, _UNIT.counts = unit, {}
     try:
-        yield
+        yield _UNIT.counts
     finally:
-        _UNIT.name = None
+        _UNIT.name, _UNIT.counts = None, None
 
 
 def unit_drop_prefix(unit: str) -> str:
@@ -216,6 +218,8 @@ class DropWriter:
         name = f"{unit_drop_prefix(unit)}{h.hexdigest()}.parquet" if unit else f"part-{h.hexdigest()}.parquet"
         with storage.atomic_path(storage.join(self.dropped_dir, name)) as path:
             pq.write_table(dropped, path)
+        if unit:
+            _UNIT.counts[self.dropped_dir] = _UNIT.counts.get(self.dropped_dir, 0) + dropped.num_rows
         for stage, reason in set(zip(dropped.column("stage").to_pylist(), dropped.column("reason").to_pylist())):
             log.debug("stage %s dropped records: %s", stage, reason)
 

@@ -229,39 +229,59 @@ def unit_markers(stage_dir: str) -> list[dict]:
 class UnitKeptWriter:
     """Streams one unit's kept batches into temporary parquet files; `commit()` renames them into
     place (an empty unit still gets a file: every committed unit has at least one). With
-    `part_rows`, a new file starts every `part_rows` rows (`part-<unit>-NNNN.parquet`), each the
-    unit of the next pass: one large input file still feeds every worker after the source."""
+    `part_rows` or `part_bytes`, a new file starts after that many rows or (Arrow) bytes
+    (`part-<unit>-NNNN.parquet`), each the unit of the next pass: one large input file still
+    feeds every worker after the source, and files stay sized in bytes however small the pages.
+    Cuts depend only on the rows, so every cluster shape cuts the same parts."""
 
-    def __init__(self, kept_dir: str, unit: str, part_rows: int | None = None):
+    def __init__(self, kept_dir: str, unit: str, part_rows: int | None = None, part_bytes: int | None = None):
         storage.makedirs(kept_dir)
-        self.kept_dir, self.unit, self.part_rows = kept_dir, unit, part_rows
+        self.kept_dir, self.unit, self.part_rows, self.part_bytes = kept_dir, unit, part_rows, part_bytes
         self.parts: list[storage.AtomicFile] = []
         self.writer = None
         self.rows = 0
         self._rows_in_part = 0
+        self._bytes_in_part = 0
+
+    @property
+    def _cutting(self) -> bool:
+        return self.part_rows is not None or self.part_bytes is not None
 
     def _open(self) -> None:
-        name = self.unit if self.part_rows is None else f"{self.unit}-{len(self.parts):04d}"
+        name = f"{self.unit}-{len(self.parts):04d}" if self._cutting else self.unit
         part = storage.AtomicFile(unit_kept_path(self.kept_dir, name))
         self.writer = pq.ParquetWriter(part.path, DOCUMENT_SCHEMA)
         self.parts.append(part)
-        self._rows_in_part = 0
+        self._rows_in_part = self._bytes_in_part = 0
 
     def _close_part(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
 
+    def _take(self, table: pa.Table) -> int:
+        """Rows of `table` that still fit the open part (at least one)."""
+        take = table.num_rows
+        if self.part_rows is not None:
+            take = min(take, self.part_rows - self._rows_in_part)
+        if self.part_bytes is not None and take:
+            per_row = table.nbytes / table.num_rows
+            take = min(take, max(1, int((self.part_bytes - self._bytes_in_part) // max(per_row, 1))))
+        return max(take, 1)
+
     def write(self, table: pa.Table) -> None:
         while table.num_rows:
             if self.writer is None:
                 self._open()
-            take = table.num_rows if self.part_rows is None else min(self.part_rows - self._rows_in_part, table.num_rows)
-            self.writer.write_table(table.slice(0, take))
+            take = self._take(table)
+            chunk = table.slice(0, take)
+            self.writer.write_table(chunk)
             self.rows += take
             self._rows_in_part += take
+            self._bytes_in_part += chunk.nbytes
             table = table.slice(take)
-            if self.part_rows is not None and self._rows_in_part >= self.part_rows:
+            if (self.part_rows is not None and self._rows_in_part >= self.part_rows) or (
+                    self.part_bytes is not None and self._bytes_in_part >= self.part_bytes):
                 self._close_part()
 
     def commit(self) -> list[str]:

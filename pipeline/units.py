@@ -7,13 +7,13 @@ same files. Unit names come from the input (file index and name, or the previous
 never from run order, so the set of kept files, and all that is sorted from it, is the same however
 often a run was interrupted.
 
-The source splits each input file's documents into parts of `part_rows` (`run.unit_docs`), each a
-unit of the next pass, so one large WARC file still spreads over every worker after the read.
+The source cuts each input file's documents into parts of `part_bytes` (`run.unit_bytes`) and,
+when set, `part_rows` (`run.unit_docs`), each a unit of the next pass, so one large WARC file still
+spreads over every worker after the read, and file counts follow bytes, not documents.
 
 Only a row of counts per unit travels back to the driver: the documents go from file to file on
-the workers (the output folder is shared by every node, as it already is for dropped records).
-Units run on the run's stage hosts (pipeline/hosts.py), or, for a pass with a GPU stage, on a Ray
-Data actor pool that asks for the GPUs (`UnitWorkUDF`).
+the workers, through the output location every node reaches (a shared folder or an object store).
+Units run on the run's stage hosts (pipeline/hosts.py), which reserve what the pass's stages declare.
 """
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from pipeline.stage import FusedMapUDF, RunContext, SourceStage, Stage, StageCon
 
 log = logging.getLogger(__name__)
 
-UNIT_STATS = pa.schema([("unit", pa.string()), ("rows_in", pa.int64()), ("kept", pa.int64())])
 Spec = tuple[type[Stage], StageConfig, RunContext]
 
 
@@ -57,6 +56,7 @@ class PassSpec:
     source: Spec | None
     maps: tuple[Spec, ...]
     part_rows: int | None = None
+    part_bytes: int | None = None
 
     @property
     def out(self) -> RunContext:
@@ -64,8 +64,12 @@ class PassSpec:
         return (self.maps[-1] if self.maps else self.source)[2]
 
     @property
+    def specs(self) -> list[Spec]:
+        return ([self.source] if self.source else []) + list(self.maps)
+
+    @property
     def names(self) -> list[str]:
-        return [s[0].name for s in ([self.source] if self.source else []) + list(self.maps)]
+        return [s[0].name for s in self.specs]
 
 
 def _identity(units: list[tuple[str, str]]) -> str:
@@ -106,14 +110,15 @@ def pending_units(stages: list[Stage], units: list[tuple[str, str]], fingerprint
     return list(units)
 
 
-def clear_unit_drops(stages: list[Stage], units: list[str]) -> None:
-    """Remove the dropped files that units about to be redone wrote before the run was cut: the
-    redo writes its own (one listing per stage folder)."""
+def clear_unit_drops(stages: list[Stage] | list[Spec], units: list[str]) -> None:
+    """Remove the dropped files that units about to be redone wrote before the run was cut (or
+    their host died): the redo writes its own (one listing per stage folder)."""
     prefixes = tuple(unit_drop_prefix(u) for u in units)
     if not prefixes:
         return
     for s in stages:
-        for f in storage.listdir(s.ctx.dropped_dir, ".parquet"):
+        ctx = s[2] if isinstance(s, tuple) else s.ctx
+        for f in storage.listdir(ctx.dropped_dir, ".parquet"):
             if storage.basename(f).startswith(prefixes):
                 storage.remove(f)
 
@@ -155,10 +160,12 @@ class UnitWork:
     def run(self, unit: str, src: str) -> dict:
         cpu0 = time.process_time()
         ctx = self.spec.out
-        writer = stage_io.UnitKeptWriter(ctx.kept_dir, unit, self.spec.part_rows if self.source is not None else None)
+        cut = self.source is not None
+        writer = stage_io.UnitKeptWriter(ctx.kept_dir, unit, self.spec.part_rows if cut else None,
+                                         self.spec.part_bytes if cut else None)
         counter = [0]
         try:
-            with unit_scope(unit):
+            with unit_scope(unit) as drops:
                 for table in self._batches(src, counter):
                     writer.write(conform(table))
         except BaseException:
@@ -168,21 +175,11 @@ class UnitWork:
         # rows_in: the documents the unit's first stage kept (a source) or read (a map pass); the
         # node and the CPU seconds of this process (not of an extraction child) are for the
         # record only: outputs never depend on them
+        dropped = {c[0].name: drops.get(c[2].dropped_dir, 0) for c in self.spec.specs}
         facts = {"unit": unit, "input": src, "rows_in": counter[0], "kept": writer.rows, "parts": parts, "node": _node_id(),
-                 "cpu_s": round(time.process_time() - cpu0, 4)}
+                 "dropped": dropped, "cpu_s": round(time.process_time() - cpu0, 4)}
         stage_io.commit_unit(ctx.stage_dir, unit, facts)
         return {"unit": unit, "rows_in": counter[0], "kept": writer.rows}
-
-
-class UnitWorkUDF:
-    """Ray Data actor: a pass over whole units (the GPU path: the pool asks Ray for the GPUs)."""
-
-    def __init__(self, spec: PassSpec):
-        self.work = UnitWork(spec)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = [self.work.run(u, s) for u, s in zip(batch.column("unit").to_pylist(), batch.column("input").to_pylist())]
-        return pa.Table.from_pylist(rows, schema=UNIT_STATS)
 
 
 def pass_units(spec: PassSpec, files: list[str] | None, inputs: list[str] | None) -> list[tuple[str, str]]:
