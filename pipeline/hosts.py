@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 
 from pipeline.units import PassSpec, UnitWork, clear_unit_drops
@@ -92,6 +93,7 @@ class HostPool:
 
     def __init__(self):
         self.hosts: list = []
+        self.nodes: dict = {}  # host -> the node it was placed on
         self.shape: dict | None = None
 
     def _new_host(self, node: str | None = None):
@@ -111,22 +113,41 @@ class HostPool:
         layout = hosts_per_node(shape)
         if not layout:
             raise RuntimeError(f"no node of the cluster can hold a stage host needing {shape}")
-        self.hosts = [self._new_host(node) for node, count in layout for _ in range(count)]
+        for node, count in layout:
+            for _ in range(count):
+                host = self._new_host(node)
+                self.hosts.append(host)
+                self.nodes[host] = node
         log.info("stage hosts: %d on %d node(s), each %s", len(self.hosts), len(layout), shape)
 
-    def _replace(self, host):
-        """A new host for one that died, placed wherever Ray can (its node may be gone)."""
+    def _replace(self, host) -> list:
+        """New hosts for one that died: a new host for one that died, on the same node while that node lives (the dead host's
+        reservation is free again); none when the node is gone (the pool shrinks: a new host
+        elsewhere would wait forever for CPUs the other hosts hold), a fresh pool if none is left."""
         import ray
 
         ray.kill(host)
-        new = self._new_host()
-        self.hosts[self.hosts.index(host)] = new
-        return new
+        node = self.nodes.pop(host, None)
+        self.hosts.remove(host)
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        if node in alive:
+            new = self._new_host(node)
+            self.hosts.append(new)
+            self.nodes[new] = node
+            return [new]
+        log.warning("a node of the cluster is gone: %d stage host(s) left", len(self.hosts))
+        if not self.hosts:
+            shape, self.shape = self.shape, None
+            self.start(shape)
+            return list(self.hosts)
+        return []
 
     def run(self, spec: PassSpec, units: list[tuple[str, str]], limit: int | None = None) -> list[dict]:
-        """Run `units` of the pass `spec` on the hosts (at most `limit` at once); per-unit stats."""
+        """Run `units` of the pass `spec` on the hosts (at most `limit` at once); per-unit stats.
+        A unit whose host died, or that met a transient storage error past its own retries
+        (an object store restarting), is redone, up to MAX_UNIT_ATTEMPTS times."""
         import ray
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, RayTaskError
 
         self.start(host_shape([cls for cls, _, _ in spec.specs]))
         if not units:
@@ -148,15 +169,21 @@ class HostPool:
                     host, unit, src = inflight.pop(ref)
                     try:
                         stats.append(ray.get(ref))
-                    except RayActorError as err:
+                    except (RayActorError, RayTaskError) as err:
+                        died = isinstance(err, RayActorError)
+                        if not died and not _transient(err):
+                            raise
                         attempts[unit] = attempts.get(unit, 0) + 1
+                        what = "its host died" if died else f"storage error ({_cause(err)})"
                         if attempts[unit] >= MAX_UNIT_ATTEMPTS:
-                            raise RuntimeError(f"unit {unit} of {'+'.join(spec.names)}: its host died {attempts[unit]} times") from err
-                        log.warning("unit %s of %s: its host died (%s); a new host redoes the unit",
-                                    unit, "+".join(spec.names), type(err).__name__)
+                            raise RuntimeError(f"unit {unit} of {'+'.join(spec.names)}: {what}, {attempts[unit]} times") from err
+                        log.warning("unit %s of %s: %s; redone", unit, "+".join(spec.names), what)
                         clear_unit_drops(spec.specs, [unit])
                         queue.appendleft((unit, src))
-                        host = self._replace(host)
+                        if died:
+                            idle.extend(self._replace(host))
+                            continue
+                        time.sleep(2.0 * attempts[unit])
                     idle.append(host)
         finally:
             for ref in inflight:  # a failure above: let no unit of this pass keep running
@@ -175,4 +202,18 @@ class HostPool:
 
         for h in self.hosts:
             ray.kill(h)
-        self.hosts, self.shape = [], None
+        self.hosts, self.shape, self.nodes = [], None, {}
+
+
+def _cause(err) -> str:
+    cause = getattr(err, "cause", None)
+    return f"{type(cause).__name__}: {cause}"[:300] if cause is not None else type(err).__name__
+
+
+def _transient(err) -> bool:
+    """A unit's task error worth redoing: storage that failed past its own retries, not a bug or
+    a permanent storage error (a missing bucket, denied access)."""
+    from pipeline.storage import StorageError
+
+    cause = getattr(err, "cause", None)
+    return isinstance(cause, StorageError) and cause.transient

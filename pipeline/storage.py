@@ -40,7 +40,15 @@ _PERMANENT = ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDo
 
 
 class StorageError(OSError):
-    """A location that cannot be read or written for a reason no retry changes."""
+    """A location that cannot be read or written: for a reason no retry changes, or (`transient`)
+    past this module's own retries (an object store down for longer; a later retry may succeed)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+    def __reduce__(self):  # Ray ships it between processes
+        return (type(self), (str(self), self.transient))
 
 
 def is_uri(location: str) -> bool:
@@ -127,7 +135,7 @@ def retrying(what: str, location: str, fn, *args, **kwargs):
             if isinstance(err, StorageError) or not is_uri(location):
                 raise
             if _permanent(err) or attempt == _RETRIES:
-                raise StorageError(f"cannot {what} {location}: {err}") from err
+                raise StorageError(f"cannot {what} {location}: {err}", transient=not _permanent(err)) from err
             log.warning("%s %s: %s; retrying in %.1f s", what, location, type(err).__name__, delay)
             time.sleep(delay)
             delay = min(delay * 2, 16.0)
