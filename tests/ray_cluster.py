@@ -1,16 +1,24 @@
 """A Ray cluster of one or more nodes on this machine for the tests: each node `ray start --block`
 in its own process group with its own ports and temp dir, so that stopping it ends exactly its
-processes (`ray stop` would stop every Ray on the machine, other people's included)."""
+processes (`ray stop` would stop every Ray on the machine, other people's included).
+
+An `isolated` node shares nothing with the others but the network and the read-only code: it runs
+in its own mount namespace with private tmpfs over /tmp, /dev/shm and the home directory (HOME and
+XDG_CACHE_HOME point there), like a second machine whose only shared storage is an object store."""
 from __future__ import annotations
 
 import json
 import os
+import pwd
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.fault_tools import ROOT, group_pids, kill_group
 
 RAY = str(Path(sys.executable).parent / "ray")
 PORT_FLAGS = ("--node-manager-port", "--object-manager-port", "--runtime-env-agent-port", "--dashboard-agent-listen-port",
@@ -31,6 +39,45 @@ def ray_env() -> dict:
     return env
 
 
+def can_isolate() -> bool:
+    """Whether this process may make a mount namespace and mount in it (root, or CAP_SYS_ADMIN)."""
+    try:
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs", "tmpfs", "/mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def auth_token(timeout: float = 60) -> str:
+    """The cluster's token: RAY_AUTH_TOKEN, else the file the head writes when it starts
+    (RAY_AUTH_TOKEN_PATH, default ~/.ray/auth_token)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"]
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    deadline = time.time() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        if time.time() > deadline:
+            raise RuntimeError(f"no Ray auth token at {path} {timeout}s after the head started")
+        time.sleep(0.2)
+    return path.read_text().strip()
+
+
+def isolate_cmd(cmd: list[str], env: dict) -> tuple[list[str], dict]:
+    """`cmd` in a private mount namespace: fresh tmpfs over /tmp, /dev/shm and the home directory
+    (unless the code or the interpreter lives there: then HOME moves into the private /tmp). The
+    token reaches Ray through RAY_AUTH_TOKEN, the only place Ray reads it from besides the home."""
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    needed = (str(ROOT), sys.prefix, sys.base_prefix)
+    hide_home = home != "/" and os.path.isdir(home) and not any(p == home or p.startswith(home + "/") for p in needed)
+    mounts = ["/tmp", "/dev/shm"] + ([home] if hide_home else [])
+    script = "set -e; " + "".join(f"mount -t tmpfs -o mode=1777 tmpfs {shlex.quote(m)}; " for m in mounts)
+    script += 'mkdir -p "$XDG_CACHE_HOME"; exec "$@"'
+    env = {**env, "HOME": home if hide_home else "/tmp/home", "RAY_AUTH_TOKEN": auth_token()}
+    env["XDG_CACHE_HOME"] = f"{env['HOME']}/.cache"
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *cmd], env
+
+
 class LocalCluster:
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
@@ -38,20 +85,43 @@ class LocalCluster:
         self.gcs_port = free_port()
         self.address = f"127.0.0.1:{self.gcs_port}"
 
-    def add_node(self, num_cpus: int = 1, head: bool = False, extra: list[str] = ()) -> None:
+    def add_node(self, num_cpus: int = 1, head: bool = False, extra: list[str] = (), isolated: bool = False,
+                 env: dict | None = None, dashboard_port: int | None = None) -> None:
+        """Start node `len(self.nodes)`. `isolated`: in its own mount namespace (`isolate_cmd()`; the
+        head must have been added first); `env`: added to the node's environment, which its
+        workers inherit (e.g. the AWS_* variables of an S3 endpoint); `dashboard_port`: the head
+        serves the dashboard and job API there, on 127.0.0.1 (`ray job submit`)."""
         i = len(self.nodes)
-        temp_dir = f"/tmp/rc{os.getpid()}n{i}"  # Ray's socket paths must stay short
+        temp_dir = f"/tmp/rc{os.getpid()}n{i}"  # Ray's socket paths must stay short; private /tmp if isolated
         ports = []
         for flag in PORT_FLAGS:
             ports += [flag, str(free_port())]
-        where = ["--head", "--port", str(self.gcs_port), "--include-dashboard", "false", "--ray-client-server-port",
+        dashboard = ["--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port",
+                     str(dashboard_port)] if dashboard_port else ["--include-dashboard", "false"]
+        where = ["--head", "--port", str(self.gcs_port), *dashboard, "--ray-client-server-port",
                  str(free_port())] if head else ["--address", self.address]
         cmd = [RAY, "start", "--block", *where, "--node-ip-address", "127.0.0.1", "--num-cpus", str(num_cpus),
                "--temp-dir", temp_dir, "--disable-usage-stats", "--min-worker-port", "0", "--max-worker-port", "0",
                *ports, *extra]
+        # no drain on SIGTERM: the head waits out its whole 30 s for a drain that never ends
+        node_env = {**ray_env(), "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", **(env or {})}
+        if isolated:
+            cmd, node_env = isolate_cmd(cmd, node_env)
         log = open(self.log_dir / f"node{i}.log", "w")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=node_env, start_new_session=True)
+        log.close()
         self.nodes.append((proc, temp_dir))
+
+    def kill_node(self, i: int) -> None:
+        """SIGKILL node i's processes (`ray start`, its raylet and the workers under it) at once, as
+        if its machine died; the cluster notices when the node's heartbeats stop."""
+        proc = self.nodes[i][0]
+        for pid in group_pids(proc.pid):  # before the group goes: the workers' parents lead to it
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        kill_group(proc)
 
     def wait_for_nodes(self, n: int, timeout: float = 180) -> list[str]:
         deadline = time.time() + timeout
