@@ -81,10 +81,13 @@ class FastTextScorer:
     """A loaded fastText artifact: one default model plus optional per-language models."""
 
     def __init__(self, path: str, meta: dict | None = None):
+        """`path`: an artifact folder, local or a URI (copied to this node once); with `meta`, a
+        local folder being built."""
         self.path = path
-        self.meta = meta or artifacts.read_metrics(path)
+        local = path if meta is not None else artifacts.local_copy(path)
+        self.meta = meta or artifacts.read_metrics(local)
         self.max_chars = self.meta["max_chars"]
-        self.models = {name: fasttext_model.load(os.path.join(path, f)) for name, f in self.meta["models"].items()}
+        self.models = {name: fasttext_model.load(os.path.join(local, f)) for name, f in self.meta["models"].items()}
 
     def model_name(self, language: str | None) -> str:
         return language if language in self.models else DEFAULT_MODEL

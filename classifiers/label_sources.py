@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import xxhash
+
+from pipeline import storage
+from pipeline.stage_io import read_parquet
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +82,17 @@ def wikitext_sections(lines: list[str], min_chars: int = 300) -> list[str]:
 
 
 def _open(path: str):
-    return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
+    """A text file, local or a URI (read from a node-local copy), gunzipped when it ends in .gz."""
+    local = storage.local_path(path)
+    return gzip.open(local, "rt", encoding="utf-8") if path.endswith(".gz") else open(local, encoding="utf-8")
 
 
 def read_texts(path: str) -> list[tuple[str, str]]:
     """(id, text) pairs from .jsonl[.gz] (`text`, optional `id`), .parquet (`text`, optional
-    `id`) or .txt (WikiText sections, else blank-line separated paragraphs)."""
+    `id`) or .txt (WikiText sections, else blank-line separated paragraphs); local paths or URIs."""
     name = Path(path).name
     if path.endswith(".parquet"):
-        table = pq.read_table(path)
+        table = read_parquet(path)
         texts = table.column("text").to_pylist()
         ids = table.column("id").to_pylist() if "id" in table.column_names else [None] * len(texts)
         rows = [(i or f"{name}:{n}", t) for n, (i, t) in enumerate(zip(ids, texts))]

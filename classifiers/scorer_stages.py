@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class ScorerConfig(StageConfig):
-    # artifact folder from `curate train <scorer>` (<cache>/artifacts/<scorer>/<version>); None:
-    # the one the train-scorers stage trained (or found by fingerprint) earlier in this run
+    # artifact folder or URI from `curate train <scorer>` (<root>/<scorer>/<version>); None: the
+    # one the train-scorers stage trained (or found by fingerprint) earlier in this run
     artifact: str | None = None
 
 

@@ -2,14 +2,16 @@
 dataset (seeded hash of the id, so the sample does not depend on block order; only those N small
 rows reach the driver), labels them with the judge (cached by text), trains each configured
 scorer unless an artifact of the same version (hash of training data + settings) already exists
-in `<cache>/artifacts/`, records which artifact each scorer uses in
-`<output>/trained-scorers.json`, and passes the dataset through unchanged. Scorers that the labels
-cannot train (one class only, too few documents) are recorded as null and their stages leave
-their columns null: a logged gap, never a crash."""
+in `<shared>/artifacts/`, records which artifact each scorer uses in
+`<output>/trained-scorers.json`, and passes the dataset through unchanged. `<shared>` is the run's
+shared cache (`ctx.shared`: OUTPUT/cache or `run.shared_cache`, a folder or an object-store URI
+every node reaches), which also holds the judge's label cache; the judge model is converted into
+the node-local `ctx.cache_dir`. Scorers that the labels cannot train (one class only, too few
+documents) are recorded as null and their stages leave their columns null: a logged gap, never a
+crash."""
 from __future__ import annotations
 
 import logging
-import os
 from typing import Literal
 
 import pyarrow as pa
@@ -21,6 +23,7 @@ from classifiers.judge.config import JudgeConfig
 from classifiers.label_sources import Example, binary_label, seeded_hash
 from classifiers.scorer_specs import SCORERS, spec
 from classifiers.train_settings import TrainSettings
+from pipeline import storage
 from pipeline.stage import GlobalStage, Resources, StageConfig
 
 log = logging.getLogger(__name__)
@@ -75,21 +78,25 @@ def _binary(score, task: str, task_scores, settings) -> str:
     return "1" if score.expected >= cut else "0"
 
 
-def label_and_train(rows: list[dict], config: TrainScorersConfig, cache_dir: str, seed: int, labels_dir: str) -> dict[str, str | None]:
+def label_and_train(rows: list[dict], config: TrainScorersConfig, cache_dir: str, seed: int, labels_dir: str,
+                    shared: str | None = None) -> dict[str, str | None]:
     """Judge the sample for the tasks the scorers need (labels written to `labels_dir` for
-    `curate eval` and review), then train (or find) each artifact."""
+    `curate eval` and review), then train (or find) each artifact under `<shared>/artifacts`.
+    `cache_dir`: node-local (the converted judge model); `shared` (default: `cache_dir`): the
+    label cache and the artifacts, where every node finds them."""
     from classifiers.judge import build_judge, write_labels
     from classifiers.training import TrainingDataError, train_scorer
 
     texts = [r["text"] for r in rows]
-    judge = build_judge(config.judge, cache_dir)
+    shared = shared or cache_dir
+    judge = build_judge(config.judge, cache_dir, shared_cache=shared)
     try:
         scores = {task: judge.score(texts, task) for task in sorted({spec(s).task for s in config.scorers})}
     finally:
         judge.close()
     for task, task_scores in scores.items():
-        write_labels(os.path.join(labels_dir, f"{task}.parquet"), [r["id"] for r in rows], texts, task_scores)
-    root = artifacts.artifacts_root(cache_dir)
+        write_labels(storage.join(labels_dir, f"{task}.parquet"), [r["id"] for r in rows], texts, task_scores)
+    root = artifacts.artifacts_root(shared)
     out: dict[str, str | None] = {}
     for name in config.scorers:
         sp = spec(name)
@@ -124,7 +131,8 @@ class TrainScorers(GlobalStage):
         # the judge (and a transformer fine-tune) run as one Ray task: on a GPU when the cluster has one
         res = stage_resources(cfg.judge)
         task = ray.remote(num_cpus=res.num_cpus, num_gpus=res.num_gpus)(label_and_train)
-        trained = ray.get(task.remote(rows, cfg, self.ctx.cache_dir, self.ctx.seed, os.path.join(self.ctx.stage_dir, "labels")))
+        ctx = self.ctx
+        trained = ray.get(task.remote(rows, cfg, ctx.cache_dir, ctx.seed, storage.join(ctx.stage_dir, "labels"), ctx.shared))
         artifacts.write_run_pointer(self.ctx.output_dir, trained)
         for name, path in sorted(trained.items()):
             log.info("%s: %s -> %s", self.name, name, path or "not trained (see warning above)")

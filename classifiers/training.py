@@ -50,12 +50,14 @@ def train_scorer(spec: ScorerSpec, examples: list[Example], settings: TrainSetti
 
 
 def load_scorer(path: str, device: str = "auto"):
-    meta = artifacts.read_metrics(path)
+    """The scorer of an artifact folder, local or a URI (copied to this node once)."""
+    local = artifacts.local_copy(path)
+    meta = artifacts.read_metrics(local)
     if meta["kind"] == "transformer":
         from classifiers.transformer_model import TransformerScorer
 
-        return TransformerScorer(os.path.join(path, meta["model_dir"]), meta["max_length"], device)
-    return FastTextScorer(path, meta)
+        return TransformerScorer(os.path.join(local, meta["model_dir"]), meta["max_length"], device)
+    return FastTextScorer(local, meta)
 
 
 __all__ = ["TrainingDataError", "evaluate", "load_scorer", "train_scorer"]

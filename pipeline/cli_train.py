@@ -1,6 +1,7 @@
 """`curate train <scorer>` and `curate eval <scorer>`: train a scorer from labels into a versioned
 artifact (`<out>/<scorer>/<version>/`, default out: `<cache>/artifacts`) and measure an artifact
-against labels. Labels come from the judge's labels file (`--labels`, parquet file or folder),
+against labels. Every path (labels, texts, `--out`, `--artifact`) may be a local path or an
+object-store URI such as s3://bucket/key (credentials from the AWS_* environment variables). Labels come from the judge's labels file (`--labels`, parquet file or folder),
 from a positives/negatives pair of text sets (`--positives F.. --negatives F..`: .txt (WikiText
 sections or paragraphs), .jsonl[.gz] or .parquet with `text`), or for the topic classifier from
 the WebOrganizer file (`--weborganizer F`)."""
@@ -29,7 +30,7 @@ def add_parsers(sub) -> None:
     train = sub.add_parser("train", help="train a scorer from labels into a versioned artifact")
     train.add_argument("scorer", choices=scorer_names)
     _add_label_args(train)
-    train.add_argument("--out", help="artifacts root (default: <cache>/artifacts)")
+    train.add_argument("--out", help="artifacts root, a folder or URI (default: <cache>/artifacts)")
     train.add_argument("--seed", type=int, default=0, help="training seed (also the held-out split)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="transformer fine-tuning device")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -38,7 +39,7 @@ def add_parsers(sub) -> None:
 
     ev = sub.add_parser("eval", help="measure a trained artifact against labels")
     ev.add_argument("scorer", choices=scorer_names)
-    ev.add_argument("--artifact", required=True, help="artifact folder (with metrics.json)")
+    ev.add_argument("--artifact", required=True, help="artifact folder or URI (with metrics.json)")
     _add_label_args(ev)
     ev.add_argument("--held-out", action="store_true", help="only the documents the artifact's split held out")
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -88,8 +89,8 @@ def _settings(pairs: list[str]):
 def cmd_train(args) -> int:
     from classifiers import artifacts
     from classifiers.scorer_specs import spec
+    from classifiers.paths import default_cache_dir
     from classifiers.training import TrainingDataError, train_scorer
-    from pipeline.runner import default_cache_dir
 
     sp = spec(args.scorer)
     settings = _settings(args.set)

@@ -41,7 +41,7 @@ class RunSettings(BaseModel):
     # blocklist): every node rebuilds its own; None: ~/.cache/llama3-curate (or $XDG_CACHE_HOME)
     cache_dir: str | None = None
     # judge labels and trained scorer artifacts that later runs reuse: every node must reach it,
-    # so it lives with the outputs. None: OUTPUT/cache; a relative path is taken relative to
+    # so it lives with the outputs. None: $CURATE_SHARED_CACHE, else OUTPUT/cache; a relative path is taken relative to
     # --output; an absolute path or URI (s3://bucket/curate-cache) lets several runs share it
     shared_cache: str | None = None
 

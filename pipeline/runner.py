@@ -36,7 +36,10 @@ from pipeline.units import PassSpec, is_source_by_units, pass_units, pending_uni
 
 log = logging.getLogger(__name__)
 
-DECIDED = "_DECIDED.json"  # in the stage's decision/ folder: the decision is complete
+DECIDED = "_DECIDED.json"
+# where judge labels and trained artifacts are kept when the config does not say (run.shared_cache):
+# one cache for every run of a team (or a test session); else each run keeps its own under OUTPUT
+SHARED_CACHE_ENV = "CURATE_SHARED_CACHE"  # in the stage's decision/ folder: the decision is complete
 
 
 @dataclass
@@ -239,9 +242,10 @@ class Runner:
     def context(self, stage_dir: str) -> RunContext:
         run = self.config.run
         cache = default_cache_dir() if run.cache_dir is None else run.cache_dir
-        shared = storage.join(self.output_dir, run.shared_cache or "cache")
-        if run.shared_cache and (storage.is_uri(run.shared_cache) or os.path.isabs(run.shared_cache)):
-            shared = storage.abspath(run.shared_cache)
+        configured = run.shared_cache or os.environ.get(SHARED_CACHE_ENV)
+        shared = storage.join(self.output_dir, configured or "cache")
+        if configured and (storage.is_uri(configured) or os.path.isabs(configured)):
+            shared = storage.abspath(configured)
         return RunContext(output_dir=self.output_dir, stage_dir=stage_dir, seed=run.seed, batch_size=run.batch_size,
                           cache_dir=cache, shared_cache=shared)
 

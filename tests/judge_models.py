@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runner import default_cache_dir
+from classifiers.paths import default_cache_dir
 
 
 def require_model_packages() -> None:

@@ -19,7 +19,7 @@ from tests.judge_fakes import FakeBackend
 
 def make_judge(tmp_path, backend=None, **config):
     backend = backend or FakeBackend()
-    return Judge(backend, JudgeConfig(**config), LabelCache(str(tmp_path / "labels.sqlite"))), backend
+    return Judge(backend, JudgeConfig(**config), LabelCache(str(tmp_path / "label-cache"))), backend
 
 
 def test_expected_score_renormalises_over_labels():
@@ -50,7 +50,7 @@ def test_second_call_makes_no_model_call(tmp_path):
     again = judge.score(texts, "quality")
     assert len(backend.calls) == 2 and again == first
     judge.close()
-    # a new process (crash and rerun) finds the labels in the same cache file
+    # a new process (crash and rerun) finds the labels in the same cache folder
     rerun, backend2 = make_judge(tmp_path)
     assert rerun.score(texts, "quality") == first and backend2.calls == []
     # another task, or another model, is another label
@@ -135,7 +135,8 @@ def test_labels_file_roundtrip(tmp_path):
 
 
 def stage_with_fake(tmp_path, monkeypatch, backend, **config):
-    monkeypatch.setattr("classifiers.judge.stage.build_judge", lambda cfg, cache_dir: Judge(backend, cfg, LabelCache(str(tmp_path / "cache.sqlite"))))
+    monkeypatch.setattr("classifiers.judge.stage.build_judge",
+                        lambda cfg, cache_dir, shared_cache=None: Judge(backend, cfg, LabelCache(str(tmp_path / "label-cache"))))
     ctx = RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "judge"), cache_dir=str(tmp_path))
     return JudgeStage(JudgeStage.Config(**config), ctx)
 

@@ -138,7 +138,7 @@ def test_api_key_is_sent_but_never_written(tmp_path, monkeypatch, caplog):
     assert stage.judge.model_id == "openai:served-model"
     assert FAKE_KEY not in repr(stage.config) and FAKE_KEY not in caplog.text
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".parquet" for p in written) and any(p.name == "labels.sqlite" for p in written)
+    assert any(p.suffix == ".parquet" for p in written) and any(p.parent.name == "label-cache" for p in written)
     for p in written:
         assert FAKE_KEY.encode() not in p.read_bytes(), p
     assert FAKE_KEY not in kept.to_pandas().to_csv()

@@ -30,7 +30,7 @@ def local_judge(model_cache, tmp_path_factory):
 def fresh(judge, tmp_path, **config) -> Judge:
     """The session's model with an empty label cache (every score reaches the model)."""
     config = {"device": "cpu", "max_chars": SHORT, **config}
-    return Judge(judge.backend, JudgeConfig(**config), LabelCache(str(tmp_path / "labels.sqlite")))
+    return Judge(judge.backend, JudgeConfig(**config), LabelCache(str(tmp_path / "label-cache")))
 
 
 def test_every_task_gives_a_distribution_over_its_labels(local_judge, shared_data, tmp_path):
@@ -85,10 +85,12 @@ def test_multi_token_labels_fail_when_a_cold_model_loads(model_cache, tmp_path):
 def test_a_labelled_sample_never_loads_the_model(local_judge, model_cache, shared_data, tmp_path):
     """Every document in the label cache: a new judge answers from it without loading weights."""
     docs = [d["text"] for d in weborganizer_docs(shared_data, 3)]
-    first = fresh(local_judge, tmp_path).score(docs, "quality")
+    labeller = fresh(local_judge, tmp_path)
+    first = labeller.score(docs, "quality")
+    labeller.flush()  # what a labelling run leaves in the cache's files
     config = JudgeConfig(device="cpu", max_chars=SHORT)
     cold = build_judge(config, cache_dir=str(cache_with_models(tmp_path / "cold", model_cache)))
-    cold.cache = LabelCache(str(tmp_path / "labels.sqlite"))
+    cold.cache = LabelCache(str(tmp_path / "label-cache"))
     again = cold.score(docs, "quality")
     assert cold.backend.model is None and cold.model_calls == 0
     assert [s.expected for s in again] == [s.expected for s in first]

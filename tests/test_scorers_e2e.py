@@ -1,7 +1,7 @@
 """The scorers in the pipeline, with the real offline judge: train-scorers labels a seeded sample
-of the demo pages, trains the fastText scorers into the run's cache, and the scorer stages fill
-their columns without dropping anything. A second run with the same cache (judge labels cached,
-artifacts found by version) gives the same artifacts and byte-identical scores."""
+of the demo pages, trains the fastText scorers into the run's shared cache, and the scorer stages
+fill their columns without dropping anything. A second run with the same shared cache (judge labels
+cached, artifacts found by version) gives the same artifacts and byte-identical scores."""
 import json
 import os
 from pathlib import Path
@@ -24,7 +24,9 @@ def _config(tmp_path) -> str:
     cfg.write_text(
         f"extends: {ROOT / 'configs' / 'base.yaml'}\n"
         f"input: {{paths: [{ROOT / 'demo' / 'sample.warc.gz'}]}}\n"
-        f"run: {{batch_size: 64, cache_dir: {tmp_path / 'cache'}}}\n"
+        # models converted into the node-local cache; labels and artifacts in a shared cache that
+        # both runs (two output folders) reuse
+        f"run: {{batch_size: 64, cache_dir: {tmp_path / 'cache'}, shared_cache: {tmp_path / 'shared'}}}\n"
         f"pipeline: [read-warc, extract, langid, train-scorers, {', '.join(SCORERS)}]\n"
         "stages:\n"
         "  train-scorers:\n"
@@ -66,9 +68,10 @@ def test_train_scorers_then_score(tmp_path, ray_local):
             assert values == [None] * len(rows)
         else:
             assert all(v is not None for v in values), name
-            assert trained[name].startswith(str(tmp_path / "cache" / "artifacts" / name))
+            assert trained[name].startswith(str(tmp_path / "shared" / "artifacts" / name))
     assert {json.loads(r["annotations"])["quality-fasttext"]["model"] for r in rows if trained["quality-fasttext"]} <= {"default", "en"}
-    # same input, config and cache: same artifacts, identical scores
+    assert os.listdir(tmp_path / "shared" / "judge" / "label-cache")  # the judge's labels, for the rerun
+    # same input, config and caches: same artifacts, identical scores
     run_pipeline(config, out2)
     assert json.loads(Path(out2, "trained-scorers.json").read_text()) == trained
     assert _scores(out2)[0] == rows

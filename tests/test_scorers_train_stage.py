@@ -4,27 +4,17 @@ recorded as null. The judge here is a tiny in-test stand-in; tests/test_scorers_
 real one."""
 import json
 import os
-import random
 
-import pyarrow as pa
 import pytest
 
 from classifiers import artifacts
-from classifiers.judge import JudgeConfig, JudgeScore
+from classifiers.judge import JudgeConfig
 from classifiers.train_scorers import TrainScorersConfig, label_and_train, sample, sample_keys
-from tests.scorer_fixtures import VOCAB, doc
-
-
-def _table(n, seed=0):
-    rng = random.Random(seed)
-    labels = ["1", "0", "sports-fitness", "religion"]
-    rows = [{"id": f"d{i:03d}", "text": doc(labels[i % 4], rng), "language": "en"} for i in range(n)]
-    rows += [{"id": "empty", "text": " ", "language": None}, {"id": "none", "text": None, "language": None}]
-    return pa.Table.from_pylist(rows)
+from tests.scorer_fixtures import VocabJudge, corpus_table
 
 
 def test_sample_keys_skip_empty_and_depend_on_seed():
-    t = _table(40)
+    t = corpus_table(40)
     a = sample_keys(t, seed=1, fraction=1.0)
     assert a.num_rows == 40 and "empty" not in a.column("id").to_pylist()
     b = sample_keys(t, seed=2, fraction=1.0)
@@ -36,7 +26,7 @@ def test_sample_keys_skip_empty_and_depend_on_seed():
 def test_sample_same_whatever_the_blocks(ray_local):
     import ray.data
 
-    t = _table(300)
+    t = corpus_table(300)
     one = sample(ray.data.from_arrow(t), 25, seed=3)
     many = sample(ray.data.from_arrow([t.slice(i, 37) for i in range(0, t.num_rows, 37)]), 25, seed=3)
     assert len(one) == 25 and [r["id"] for r in one] == [r["id"] for r in many]
@@ -44,39 +34,12 @@ def test_sample_same_whatever_the_blocks(ray_local):
     assert len(sample(ray.data.from_arrow(t), 1000, seed=3)) == 300  # all documents with text
 
 
-class VocabJudge:
-    """Labels by the fixture vocabularies; code is always 0 (nothing to learn)."""
-
-    model_id = "vocab-judge"
-
-    def __init__(self):
-        self.calls = 0
-
-    def score(self, texts, task):
-        self.calls += len(texts)
-        out = []
-        for t in texts:
-            words = set(t.lower().rstrip(".").split())
-            if task == "topic":
-                lab = max(("sports-fitness", "religion", "food-dining"), key=lambda k: len(words & set(VOCAB[k])))
-                out.append(JudgeScore(task, lab, 0.9, {}, "v1", self.model_id))
-            elif task == "code":
-                out.append(JudgeScore(task, "0", 0.0, {}, "v1", self.model_id))
-            else:
-                lab = "4" if len(words & set(VOCAB["1"])) > len(words & set(VOCAB["0"])) else "1"
-                out.append(JudgeScore(task, lab, float(lab), {}, "v1", self.model_id))
-        return out
-
-    def close(self):
-        pass
-
-
 def test_label_and_train(tmp_path, monkeypatch):
     import classifiers.judge
 
     judge = VocabJudge()
-    monkeypatch.setattr(classifiers.judge, "build_judge", lambda config, cache_dir=None: judge)
-    rows = _table(200).to_pylist()[:200]
+    monkeypatch.setattr(classifiers.judge, "build_judge", lambda config, cache_dir=None, shared_cache=None: judge)
+    rows = corpus_table(200).to_pylist()[:200]
     cfg = TrainScorersConfig(
         scorers=["quality-fasttext", "code-score", "topic"], judge=JudgeConfig(),
         train={"fasttext": {"dim": 16, "epoch": 10, "min_count": 1}},

@@ -73,3 +73,30 @@ def test_bad_invocations(tmp_path):
     assert r.returncode != 0 and "binary scorers only" in r.stderr
     r = curate("train", "code-score", "--positives", pos, "--negatives", pos, "--set", "fasttext.nope=1")
     assert r.returncode != 0 and "nope" in r.stderr
+
+
+def test_train_and_eval_on_s3(tmp_path, s3_server):
+    """Labels, texts, `--out` and `--artifact` as s3:// URIs (credentials from the AWS_* variables)."""
+    bucket = s3_server.create_bucket("train-cli")
+    rng = random.Random(7)
+    rows = [(f"d{i}", doc(lab, rng), lab) for i, lab in enumerate(["1", "0"] * 60)]
+    write_labels(tmp_path / "labels.parquet", [r[0] for r in rows], [r[1] for r in rows],
+                 [JudgeScore("code", "4" if lab == "1" else "1", 4.0 if lab == "1" else 1.0, {}) for _, _, lab in rows],
+                 prompt_version="code-v1", model="m")
+    s3_server.upload(tmp_path / "labels.parquet", f"{bucket}/labels/code.parquet")
+    pos, neg = _texts(tmp_path, "1", 20, 3), _texts(tmp_path, "0", 20, 4)
+    s3_server.upload(pos, f"{bucket}/texts/pos.jsonl")
+    s3_server.upload(neg, f"{bucket}/texts/neg.jsonl")
+    env = {**os.environ, **s3_server.env, "CURATE_SCRATCH": str(tmp_path / "scratch")}
+
+    def run(*args):
+        return subprocess.run(CURATE + list(args), capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+
+    r = run("train", "code-score", "--labels", f"{bucket}/labels", "--out", f"{bucket}/artifacts", *FAST)
+    assert r.returncode == 0, r.stderr[-2000:]
+    art = json.loads(r.stdout.strip().splitlines()[-1])["artifact"]
+    assert art.startswith(f"{bucket}/artifacts/code-score/")
+    assert s3_server.list(art) == [f"{art}/default.bin", f"{art}/metrics.json"]
+    ev = run("eval", "code-score", "--artifact", art, "--positives", f"{bucket}/texts/pos.jsonl", "--negatives", f"{bucket}/texts/neg.jsonl")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert json.loads(ev.stdout)["metrics"]["n"] == 40

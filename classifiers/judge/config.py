@@ -44,5 +44,7 @@ class JudgeConfig(StageConfig):
     # topic taxonomy: a YAML path (ours, or WebOrganizer's taxonomies/topics.yaml) or an inline
     # list of names / {key, name, description}; None: classifiers/judge/topics.yaml (24 topics)
     taxonomy: str | list[str | dict[str, str]] | None = None
-    # labels cache (sqlite) and converted models; None: the run's cache dir (~/.cache/llama3-curate)
+    # label cache and converted models; None: labels under the run's shared cache (OUTPUT/cache or
+    # run.shared_cache), models in its node-local cache (~/.cache/llama3-curate). An object-store
+    # URI holds the labels only (models are converted into the node-local cache)
     cache_dir: str | None = None

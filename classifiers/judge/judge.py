@@ -1,19 +1,21 @@
 """The judge: prompts + a backend (local transformers or an OpenAI-compatible server) + the label
-cache. A backend returns, per document, the probabilities of the prompt's label tokens as the
-next token; the judge renormalises them and turns them into a `JudgeScore`."""
+cache (classifiers/judge/cache.py). A backend returns, per document, the probabilities of the
+prompt's label tokens as the next token; the judge renormalises them and turns them into a
+`JudgeScore`."""
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
-from classifiers.judge.cache import LabelCache
+from classifiers.judge.cache import LabelCache, label_cache_dir
 from classifiers.judge.config import JudgeConfig
 from classifiers.judge.prompts import TASKS, Prompt, get_prompt
 from classifiers.judge.taxonomy import load_taxonomy
+from classifiers.paths import default_cache_dir
+from pipeline import storage
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,8 @@ class Judge:
                 found[sha] = JudgeScore(task, label, expected, probs, prompt.version, self.model_id)
         todo = sorted({sha: text for sha, text in zip(shas, cut) if sha not in found}.items())
         # the backend sees 8 batches at a time: room to group documents of similar length (local)
-        # or to keep `concurrency` requests busy (http); the cache is written after each chunk
+        # or to keep `concurrency` requests busy (http); each chunk's labels go to the cache, which
+        # writes a file every `flush_every` labels
         step = 8 * self.config.batch_size
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
@@ -105,7 +108,7 @@ class Judge:
             results = self.backend.token_probs(prompt, [text for _, text in chunk])
             scored = [(sha, score_from_probs(prompt, probs, self.model_id)) for (sha, _), probs in zip(chunk, results)]
             found.update(scored)
-            if self.cache is not None:  # per chunk: a crash loses at most one chunk of work
+            if self.cache is not None:  # a crash loses at most the labels since the cache's last flush
                 ok = [(sha, s.label, s.expected, s.probs) for sha, s in scored if not s.failed]
                 self.cache.put(ok, prompt.version, self.model_id)
         failed = sum(1 for sha, _ in todo if found[sha].failed)
@@ -113,24 +116,31 @@ class Judge:
             log.warning("judge %s: %d of %d documents got no label probability from %s (not cached)", task, failed, len(todo), self.model_id)
         return [found[sha] for sha in shas]
 
+    def flush(self) -> None:
+        """Write the labels not yet in the label cache's files (the judge stage: after each batch)."""
+        if self.cache is not None:
+            self.cache.flush()
+
     def close(self) -> None:
         self.backend.close()
         if self.cache is not None:
             self.cache.close()
 
 
-def build_judge(config: JudgeConfig, cache_dir: str | None = None) -> Judge:
-    """A judge for `config`; labels and converted models live under config.cache_dir, else
-    `cache_dir` (the run's), else ~/.cache/llama3-curate."""
-    from pipeline.runner import default_cache_dir
-
-    root = config.cache_dir or cache_dir or default_cache_dir()
+def build_judge(config: JudgeConfig, cache_dir: str | None = None, shared_cache: str | None = None) -> Judge:
+    """A judge for `config`. Converted models live in a node-local cache: config.cache_dir (when
+    a local folder), else `cache_dir` (the run's), else ~/.cache/llama3-curate. Labels live under a
+    root every node reaches: config.cache_dir, else `shared_cache` (the run's `ctx.shared`: a
+    folder or object-store URI), else that node-local cache."""
+    configured = config.cache_dir
+    local_root = (configured if configured and not storage.is_uri(configured) else None) or cache_dir or default_cache_dir()
+    labels_root = configured or shared_cache or local_root
     if config.backend == "local":
         from classifiers.judge.local import LocalBackend
 
-        backend: Backend = LocalBackend(config, root)
+        backend: Backend = LocalBackend(config, local_root)
     else:
         from classifiers.judge.http_backend import OpenAIBackend
 
         backend = OpenAIBackend(config)
-    return Judge(backend, config, LabelCache(os.path.join(root, "judge", "labels.sqlite")))
+    return Judge(backend, config, LabelCache(label_cache_dir(labels_root)))

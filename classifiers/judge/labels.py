@@ -1,17 +1,17 @@
 """The labels file: what the judge writes and the scorers train from. Parquet with columns id,
 text, task, label, expected, prompt_version, model, sorted by (task, id); a folder of such files
-reads as one table."""
+reads as one table. Paths are local or object-store URIs (pipeline/storage.py)."""
 from __future__ import annotations
 
 import logging
 import os
-import uuid
 from typing import Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from classifiers.judge.judge import JudgeScore
+from pipeline import storage
+from pipeline.stage_io import parquet_files, read_parquet, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +55,17 @@ def write_labels(path, ids: Sequence[str], texts: Sequence[str], scores: Sequenc
 
 
 def write_labels_table(table: pa.Table, path) -> None:
-    """Write a labels table (sorted by task, id) to `path` via a temporary file and a rename."""
-    table = table.cast(LABELS_SCHEMA).sort_by(_ORDER)
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    """Write a labels table (sorted by task, id) to `path` (a local path or URI), atomically."""
+    write_parquet(table.cast(LABELS_SCHEMA).sort_by(_ORDER), os.fspath(path))
 
 
 def read_labels(path) -> pa.Table:
-    """A labels file, or every labels parquet file in a folder, as one table sorted by (task, id)."""
+    """A labels file, or every labels parquet file in a folder (local or URI), as one table sorted
+    by (task, id)."""
     path = os.fspath(path)
-    if os.path.isdir(path):
-        files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".parquet"))
-        tables = [pq.read_table(f, schema=LABELS_SCHEMA) for f in files]
+    if storage.isdir(path) or (storage.is_uri(path) and not path.endswith(".parquet")):
+        tables = [read_parquet(f, schema=LABELS_SCHEMA) for f in parquet_files(path)]
         table = pa.concat_tables(tables) if tables else LABELS_SCHEMA.empty_table()
     else:
-        table = pq.read_table(path, schema=LABELS_SCHEMA)
+        table = read_parquet(path, schema=LABELS_SCHEMA)
     return table.sort_by(_ORDER)

@@ -5,7 +5,6 @@ rewrites the same file), which `read_labels(DIR/labels)` reads as one table."""
 from __future__ import annotations
 
 import logging
-import os
 from typing import Literal
 
 import pyarrow as pa
@@ -16,6 +15,7 @@ from classifiers.judge.config import JudgeConfig
 from classifiers.judge.labels import labels_table, write_labels_table
 from classifiers.judge.judge import build_judge
 from classifiers.judge.prompts import TASKS
+from pipeline import storage
 from pipeline.schema import merge_annotations
 from pipeline.stage import Annotator, Resources
 
@@ -70,7 +70,13 @@ class JudgeStage(Annotator):
 
     def setup(self) -> None:
         if self.judge is None:
-            self.judge = build_judge(self.config, self.ctx.cache_dir if self.ctx else None)
+            ctx = self.ctx
+            self.judge = build_judge(self.config, ctx.cache_dir if ctx else None, shared_cache=ctx.shared if ctx else None)
+
+    def teardown(self) -> None:
+        if self.judge is not None:
+            self.judge.close()
+            self.judge = None
 
     def annotate(self, batch: pa.Table) -> pa.Table:
         ids = batch.column("id").to_pylist()
@@ -93,10 +99,12 @@ class JudgeStage(Annotator):
             label_tables.append(labels_table([ids[i] for i in rows], [texts[i] for i in rows], scores))
         if self.config.write_labels and self.ctx is not None and rows:
             self._write_labels(pa.concat_tables(label_tables))
+        # every batch: a Ray Data worker may go away without teardown, and the next run reuses these
+        self.judge.flush()
         return batch
 
     def _write_labels(self, table: pa.Table) -> None:
         h = xxhash.xxh3_64()
         for task, rid in zip(table.column("task").to_pylist(), table.column("id").to_pylist()):
             h.update(f"{task}\0{rid}\0".encode("utf-8", "surrogatepass"))
-        write_labels_table(table, os.path.join(self.ctx.stage_dir, "labels", f"part-{h.hexdigest()}.parquet"))
+        write_labels_table(table, storage.join(self.ctx.stage_dir, "labels", f"part-{h.hexdigest()}.parquet"))
