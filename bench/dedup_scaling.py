@@ -60,6 +60,7 @@ from dedup.signatures import shingle_hashes  # noqa: E402
 from pipeline import stage_io  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
 from pipeline.schema import DOCUMENT_SCHEMA  # noqa: E402
+from pipeline.runner import run_global  # noqa: E402
 from pipeline.stage import RunContext  # noqa: E402
 
 SOURCES = ("text/cc-main-2019-30-wet.jsonl.gz", "topics/weborganizer-topics.jsonl.gz")
@@ -343,7 +344,7 @@ def run_size(stream: WordStream, n: int, args, cfg: MinHashConfig, work: str) ->
             files = stage_io.parquet_files(os.path.join(folder, "input"))
             ds = ray.data.read_parquet(files, schema=DOCUMENT_SCHEMA)
             t0 = time.perf_counter()
-            out = MinHashDedup(cfg, ctx).run(ds)
+            out = run_global(MinHashDedup(cfg, ctx), ds)
             t_run = time.perf_counter()
             stage_io.write_kept(out, ctx.kept_dir)
             t_end = time.perf_counter()

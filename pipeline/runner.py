@@ -116,6 +116,16 @@ def run_pass_units(pool: HostPool, spec: PassSpec, stages: list[Stage], pending:
     pool.run(spec, pending, min(limits) if limits else None)
 
 
+def run_global(stage: GlobalStage, ds):
+    """A global stage over a whole Ray Dataset (`curate <stage>`, tests, benches): decide, then
+    apply the decision with its map stage; or the stage's own `run`."""
+    if not stage.decides():
+        return stage.run(ds)
+    stage.decide(ds)
+    apply = stage.apply_stage()
+    return ds if apply is None else map_stage(ds, apply)
+
+
 def run_group(stages: list[Stage], ds, files: list[str] | None, rows_in: int | None,
               inputs: list[str] | None = None) -> tuple[object, list[dict]]:
     """Run one stage whole on Ray Data (a source without `read_file`, a global stage that only
@@ -135,7 +145,7 @@ def run_group(stages: list[Stage], ds, files: list[str] | None, rows_in: int | N
         if isinstance(last, SourceStage):
             out = last.read(files or [])
         elif isinstance(last, GlobalStage):
-            out = last.run(ds)
+            out = run_global(last, ds)
         elif all(isinstance(s, MapStage) for s in stages):
             out = map_stages(ds, stages)
         else:

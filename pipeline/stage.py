@@ -161,17 +161,9 @@ class GlobalStage(Stage):
         return cls.decide is not GlobalStage.decide
 
     def run(self, ds: "ray.data.Dataset") -> "ray.data.Dataset":
-        """Return the kept dataset (the whole-dataset form: `curate <stage>`, tests, benches);
-        dropped records go to a DropWriter inside the Ray tasks."""
-        if not self.decides():
-            raise NotImplementedError
-        self.decide(ds)
-        apply = self.apply_stage()
-        if apply is None:
-            return ds
-        from pipeline.runner import map_stage
-
-        return map_stage(ds, apply)
+        """Return the kept dataset, for a stage that must see whole documents together (the
+        decide/apply form needs no `run`: the runner's `run_global` decides, then applies)."""
+        raise NotImplementedError
 
 
 class SinkStage(Stage):
