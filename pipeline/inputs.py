@@ -1,5 +1,8 @@
-"""Reading documents given to a single stage (`curate <stage> --input`): jsonl or parquet rows
-coerced to the record contract, or WARC files through the read-warc stage."""
+"""Input files: expanding `--input` patterns (local paths and globs, folders, object-store URIs and
+their globs), opening them for reading (a local file directly; an object in a store streamed
+through pipeline.storage, with reads retried where they stopped), coercing user-supplied rows to
+the record contract, and reading documents for a single stage (`curate <stage> --input`): jsonl,
+jsonl.gz or parquet rows, WET text, or WARC pages."""
 from __future__ import annotations
 
 import glob
@@ -7,34 +10,183 @@ import json
 import logging
 import os
 from datetime import datetime, timezone
+from typing import IO, Iterator
 
 import pyarrow as pa
 import xxhash
 
+from pipeline import storage
 from pipeline.schema import DOCUMENT_SCHEMA, conform
 
 log = logging.getLogger(__name__)
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+WET_SUFFIXES = (".wet", ".wet.gz")
+DOCUMENT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
+# object stores answer one request per read: sequential readers take them in large blocks
+REMOTE_BUFFER = 8 << 20
+
+
+# --------------------------------------------------------------------------- finding inputs
 
 
 def expand_inputs(patterns: list[str]) -> list[str]:
+    """Files named by `patterns`: a file, a glob (`s3://bucket/warc/*.warc.gz` too) or a folder
+    (its input files, not recursive); in pattern order, each file once."""
     files: list[str] = []
     for p in patterns:
-        if "://" in p:
-            files.append(p)
+        if storage.is_uri(p):
+            matches = storage.glob(p)
+            if not matches and not any(c in p for c in "*?[") and storage.isdir(p):
+                matches = _input_files(storage.listdir(p))
         elif os.path.isdir(p):
-            files.extend(sorted(glob.glob(os.path.join(p, "*.parquet")) + glob.glob(os.path.join(p, "*.jsonl*"))))
+            matches = _input_files(storage.listdir(p))
         else:
             matches = sorted(glob.glob(p))
-            if not matches:
-                raise FileNotFoundError(f"--input {p!r} matches no file")
-            files.extend(matches)
-    return [os.path.abspath(f) if "://" not in f else f for f in dict.fromkeys(files)]
+        if not matches:
+            raise FileNotFoundError(f"--input {p!r} matches no file")
+        files.extend(matches)
+    return list(dict.fromkeys(storage.abspath(f) for f in files))
+
+
+def _input_files(names: list[str]) -> list[str]:
+    return [f for f in names if f.lower().endswith(DOCUMENT_SUFFIXES + WARC_SUFFIXES + WET_SUFFIXES)]
 
 
 def is_warc(path: str) -> bool:
     return path.lower().endswith(WARC_SUFFIXES)
+
+
+def is_wet(path: str) -> bool:
+    return path.lower().endswith(WET_SUFFIXES)
+
+
+# --------------------------------------------------------------------------- opening inputs
+
+
+class SourceUnavailable(RuntimeError):
+    """An input that could not be read for a reason outside the file (the object store failing
+    after its retries, access denied). Not an OSError on purpose: readers treat OSError from a
+    parser as a damaged record or file, and an outage must fail the work unit (retried, or the
+    run stops naming the file), never become a drop."""
+
+
+class RemoteInput:
+    """A binary file-like over an object in a store: reads retried by reopening the object where
+    they stopped (storage.retrying), so a transient error mid-file costs a retry, not the rest of
+    the file. `sequential` reads through an 8 MiB buffer (WARC, jsonl); random access (parquet)
+    reads exactly what is asked. Never downloads the whole object."""
+
+    def __init__(self, location: str, offset: int = 0, sequential: bool = True):
+        self.location = location
+        self.pos = offset
+        self.sequential = sequential
+        self._fh = None
+        self._size: int | None = None
+        self.closed = False
+
+    def _read_once(self, size: int | None) -> bytes:
+        if self._fh is None:
+            raw = storage.open_input(self.location)
+            raw.seek(self.pos)
+            self._fh = pa.BufferedInputStream(raw, REMOTE_BUFFER) if self.sequential else raw
+        try:
+            return self._fh.read(size)
+        except BaseException:
+            self._release()
+            raise
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = size if size is not None and size >= 0 else None
+        data = _available("read", self.location, self._read_once, size)
+        self.pos += len(data)
+        return data
+
+    def size(self) -> int:
+        if self._size is None:
+            self._size = input_size(self.location)
+        return self._size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: None}[whence]
+        target = (self.size() if base is None else base) + offset
+        if target != self.pos:
+            if self.sequential or self._fh is None:
+                self._release()
+            else:
+                self._fh.seek(target)
+            self.pos = target
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def _release(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except (OSError, pa.ArrowException):
+                pass
+            self._fh = None
+
+    def close(self) -> None:
+        self._release()
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _available(what: str, location: str, fn, *args):
+    try:
+        return storage.retrying(what, location, fn, *args)
+    except storage.StorageError as e:
+        if isinstance(e.__cause__, FileNotFoundError):
+            raise FileNotFoundError(location) from e
+        raise SourceUnavailable(str(e)) from e
+
+
+def input_size(path: str) -> int:
+    """Bytes of an input; FileNotFoundError when there is none, SourceUnavailable when the store
+    cannot tell."""
+    if not storage.is_uri(path):
+        return os.path.getsize(storage.abspath(path))
+    return _available("stat", path, storage.size, path)
+
+
+def open_input(path: str, offset: int = 0, sequential: bool = True) -> IO[bytes]:
+    """An input opened for reading at `offset`: a local file directly, an object through
+    RemoteInput (`sequential`: read front to back through a large buffer; else random access)."""
+    if not storage.is_uri(path):
+        if not sequential:  # a native file: parquet reads it without a Python call per read
+            fh = pa.OSFile(storage.abspath(path), "rb")
+            fh.seek(offset)
+            return fh
+        fh = open(storage.abspath(path), "rb")
+        fh.seek(offset)
+        return fh
+    return RemoteInput(path, offset, sequential)
+
+
+def read_range(path: str, offset: int, length: int) -> bytes:
+    """`length` bytes from `offset` (an object store sends exactly those: one ranged request)."""
+    with open_input(path, offset, sequential=False) as fh:
+        return fh.read(length)
+
+
+# --------------------------------------------------------------------------- the record contract
 
 
 def _parse_time(v):
@@ -84,22 +236,45 @@ def coerce_documents(batch: pa.Table) -> pa.Table:
     return conform(pa.table(cols) if cols else pa.table({}), DOCUMENT_SCHEMA)
 
 
-def read_documents(files: list[str], required: tuple[str, ...]):
-    """A Ray Dataset of documents from jsonl/parquet files, checked for the required columns."""
+# --------------------------------------------------------------------------- one stage's input
+
+
+def file_columns(path: str) -> set[str]:
+    """The contract columns an input file provides: a parquet footer, a jsonl file's first record;
+    WARC and WET files give what their readers write."""
+    if is_wet(path):
+        return {"id", "url", "crawl_date", "source_file", "source_offset", "content_type", "text", "language"}
+    if is_warc(path):
+        return {"id", "url", "crawl_date", "source_file", "source_offset", "content_type", "html"}
+    from pipeline.documents_source import first_record_columns
+
+    return first_record_columns(path)
+
+
+def _read_inputs(batch: pa.Table, batch_rows: int) -> Iterator[pa.Table]:
+    """Ray task: the documents of each file named in `batch` (drops are logged: a single stage's
+    output has no ledger)."""
+    from pipeline.documents_source import read_any_file
+
+    yielded = False
+    for path in batch.column("path").to_pylist():
+        for table in read_any_file(path, batch_rows):
+            yielded = True
+            yield table
+    if not yielded:
+        yield DOCUMENT_SCHEMA.empty_table()
+
+
+def read_documents(files: list[str], required: tuple[str, ...], batch_rows: int = 256):
+    """A Ray Dataset of documents from jsonl(.gz), parquet, WET or WARC files (local or in an
+    object store), checked for the columns the stage needs; one read task per file."""
     import ray.data
 
-    parquet = [f for f in files if f.endswith(".parquet")]
-    jsonl = [f for f in files if not f.endswith(".parquet")]
-    parts = []
-    if parquet:
-        parts.append(ray.data.read_parquet(parquet))
-    if jsonl:
-        parts.append(ray.data.read_json(jsonl, lines=True))
-    if not parts:
-        raise FileNotFoundError("no jsonl or parquet input files")
-    ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-    columns = set(ds.schema().names)
-    missing = [c for c in ("id", *required) if c not in columns]
-    if missing:
-        raise ValueError(f"input lacks column(s) {missing} that this stage needs (has {sorted(columns)})")
-    return ds.map_batches(coerce_documents, batch_format="pyarrow")
+    if not files:
+        raise FileNotFoundError("no input files")
+    for f in files:  # ids are derived where a file has none
+        missing = [c for c in required if c != "id" and c not in file_columns(f)]
+        if missing:
+            raise ValueError(f"input {f} lacks column(s) {missing} that this stage needs")
+    ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
+    return ds.map_batches(_read_inputs, batch_size=1, batch_format="pyarrow", fn_kwargs={"batch_rows": batch_rows})

@@ -8,7 +8,9 @@ from pipeline.stage import Stage
 
 STAGES: dict[str, str] = {
     "read-warc": "pipeline.warc:ReadWarc",
+    "read-wet": "pipeline.wet:ReadWet",
     "read-documents": "pipeline.documents_source:ReadDocuments",
+    "dedup-records": "dedup.records:DedupRecords",
     "url-safety": "filters.url_safety:UrlSafety",
     "dedup-url": "dedup.url:UrlDedup",
     "extract": "pipeline.extract:Extract",

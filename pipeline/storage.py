@@ -345,7 +345,8 @@ def upload_file(local_path: str, location: str) -> None:
     fs, path = resolve(location)
 
     def put():
-        with open(local_path, "rb") as src, fs.open_output_stream(path) as dst:
+        # the bytes as they are: pyarrow's default compression="detect" gzips a `.gz` name again
+        with open(local_path, "rb") as src, fs.open_output_stream(path, compression=None) as dst:
             shutil.copyfileobj(src, dst, 8 << 20)
 
     retrying("write", location, put)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import gzip
 import logging
-import os
 import re
 import zlib
 from collections import Counter
@@ -26,6 +25,8 @@ from typing import IO, Iterator
 import pyarrow as pa
 import xxhash
 
+from pipeline import storage
+from pipeline.inputs import input_size, open_input, read_range
 from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, documents_from_rows, to_dropped
 from pipeline.stage import DropWriter, Resources, SourceStage, StageConfig
 
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 
 STAGE = "read-warc"
 _READ_CHUNK = 1 << 16
-# object stores answer one request per read: read them in large sequential blocks
-_REMOTE_BUFFER = 8 << 20
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _WARC_LINE = re.compile(rb"WARC/\d+\.\d+\r?\n")
 _UUID_ID = re.compile(r"^<?urn:uuid:([^>]+)>?$", re.IGNORECASE)
@@ -75,7 +74,7 @@ def record_id(warc_record_id: str | None, source_file: str, offset: int) -> str:
 
 
 def fallback_id(source_file: str, offset: int) -> str:
-    base = os.path.basename(source_file.rstrip("/"))
+    base = storage.basename(source_file.rstrip("/"))
     return "offset-" + xxhash.xxh3_128_hexdigest(f"{base}:{offset}".encode("utf-8", "surrogatepass"))
 
 
@@ -109,33 +108,21 @@ def _mime(content_type: str | None) -> str | None:
 
 
 class _Source:
-    """One input file: opens it (local path directly, URIs through pyarrow.fs) at any offset."""
+    """One input file, opened at any offset: a local file directly, an object in a store streamed
+    in large blocks through pipeline.storage (never downloaded whole), reads retried where they
+    stopped; an object store that stays unreachable raises SourceUnavailable (never a drop)."""
 
     def __init__(self, path: str):
         self.path = path
-        self._fs = None
-        if "://" in path:
-            from pyarrow import fs as pafs
-
-            self._fs, self._fs_path = pafs.FileSystem.from_uri(path)
 
     def size(self) -> int:
-        if self._fs is None:
-            return os.path.getsize(self.path)
-        return self._fs.get_file_info(self._fs_path).size
+        return input_size(self.path)
 
     def open_at(self, offset: int) -> IO[bytes]:
-        if self._fs is None:
-            fh = open(self.path, "rb")
-            fh.seek(offset)
-            return fh
-        raw = self._fs.open_input_file(self._fs_path)
-        raw.seek(offset)
-        return pa.BufferedInputStream(raw, _REMOTE_BUFFER)
+        return open_input(self.path, offset)
 
     def read_range(self, offset: int, length: int) -> bytes:
-        with self.open_at(offset) as fh:
-            return fh.read(length)
+        return read_range(self.path, offset, length)
 
 
 # --------------------------------------------------------------------------- record -> row
@@ -489,62 +476,74 @@ def _salvage_headers(raw: bytes, gzipped: bool):
     return StatusAndHeaders(lines[0].decode("ascii", "replace").strip(), headers)
 
 
-def iter_warc(path: str, config: ReadWarcConfig | None = None) -> Iterator[tuple[dict, str | None]]:
-    """(row, reason-or-None) for every record of one WARC file, in file order. Rows hold the
-    columns ReadWarc writes; `html` is set on kept rows only."""
-    config = config if config is not None else ReadWarcConfig()
+def iter_records(path: str, config, reader_cls: type | None = None) -> Iterator[tuple[dict, str | None]]:
+    """(row, reason-or-None) for every record of one file read by `reader_cls` (a _FileReader;
+    the WET reader is another), in file order."""
     try:
-        reader = _FileReader(path, config)
+        reader = (reader_cls or _FileReader)(path, config)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        # a permanent condition: count it instead of failing the run (transient errors still raise
-        # so that Ray retries the task)
+        # a permanent condition: count it instead of failing the run (transient errors, and an
+        # object store that stays unreachable, still raise so that the unit is retried)
         log.error("%s: cannot open (%s); recorded as a dropped row", path, e)
         yield {"id": fallback_id(path, -1), "source_file": path, "source_offset": None}, "unreadable-file"
         return
     yield from reader
 
 
+def iter_warc(path: str, config: ReadWarcConfig | None = None) -> Iterator[tuple[dict, str | None]]:
+    """(row, reason-or-None) for every record of one WARC file, in file order. Rows hold the
+    columns ReadWarc writes; `html` is set on kept rows only."""
+    return iter_records(path, config if config is not None else ReadWarcConfig(), _FileReader)
+
+
 # --------------------------------------------------------------------------- Ray stage
 
 
-def read_file(path: str, config: ReadWarcConfig, drops: DropWriter, batch_rows: int) -> Iterator[pa.Table]:
-    """Kept documents of one WARC file in bounded batches; dropped rows go to `drops`."""
+def _row_bytes(row: dict) -> int:
+    return len(row.get("html") or b"") + len(row.get("text") or "")
+
+
+def read_file(path: str, config, drops: DropWriter, batch_rows: int, stage: str = STAGE,
+              reader_cls: type | None = None) -> Iterator[pa.Table]:
+    """Kept documents of one file in bounded batches; dropped rows go to `drops`."""
     kept: list[dict] = []
     kept_bytes = 0
     dropped: list[dict] = []
     dropped_reasons: list[str] = []
     counts: Counter = Counter()
-    for row, reason in iter_warc(path, config):
+    for row, reason in iter_records(path, config, reader_cls):
         counts[reason or "kept"] += 1
         if reason is None:
             kept.append(row)
-            kept_bytes += len(row["html"] or b"")
+            kept_bytes += _row_bytes(row)
             if len(kept) >= batch_rows or kept_bytes >= config.max_batch_bytes:
                 yield documents_from_rows(kept)
                 kept, kept_bytes = [], 0
         else:
             row["html"] = None
+            row.pop("text", None)
             dropped.append(row)
             dropped_reasons.append(reason)
             # dropped rows are small (no payload), but a WARC holds ~100k of them: flush in
             # fixed-size chunks so a retried task rewrites the same files
             if len(dropped) >= 50_000:
-                drops.write(to_dropped(documents_from_rows(dropped), STAGE, dropped_reasons))
+                drops.write(to_dropped(documents_from_rows(dropped), stage, dropped_reasons))
                 dropped, dropped_reasons = [], []
     if dropped:
-        drops.write(to_dropped(documents_from_rows(dropped), STAGE, dropped_reasons))
+        drops.write(to_dropped(documents_from_rows(dropped), stage, dropped_reasons))
     if kept:
         yield documents_from_rows(kept)
-    log.info("%s %s: %d records, %s", STAGE, path, sum(counts.values()), dict(sorted(counts.items())))
+    log.info("%s %s: %d records, %s", stage, path, sum(counts.values()), dict(sorted(counts.items())))
 
 
-def read_files(batch: pa.Table, config: ReadWarcConfig, dropped_dir: str, batch_rows: int) -> Iterator[pa.Table]:
+def read_files(batch: pa.Table, config, dropped_dir: str, batch_rows: int, stage: str = STAGE,
+               reader_cls: type | None = None) -> Iterator[pa.Table]:
     """Ray UDF: read every file named in `batch`, yield kept documents in bounded batches and write
     dropped rows with a DropWriter."""
     drops = DropWriter(dropped_dir)
     yielded = False
     for path in batch.column("path").to_pylist():
-        for table in read_file(path, config, drops, batch_rows):
+        for table in read_file(path, config, drops, batch_rows, stage, reader_cls):
             yielded = True
             yield table
     if not yielded:
@@ -557,12 +556,13 @@ class ReadWarc(SourceStage):
     writes = ("id", "url", "crawl_date", "source_file", "source_offset", "content_type", "html")
     resources = Resources(num_cpus=1.0)
     Config = ReadWarcConfig
+    reader_cls: type = _FileReader  # reads one file record by record (the WET reader overrides it)
 
     def read(self, paths: list[str]) -> "ray.data.Dataset":  # noqa: F821
         import ray.data
 
         if self.ctx is None:
-            raise ValueError(f"{STAGE}: a RunContext is needed (dropped records go to its dropped_dir)")
+            raise ValueError(f"{self.name}: a RunContext is needed (dropped records go to its dropped_dir)")
         paths = list(paths)
         if not paths:
             return ray.data.from_arrow(DOCUMENT_SCHEMA.empty_table())
@@ -572,25 +572,32 @@ class ReadWarc(SourceStage):
             read_files,
             batch_size=1,
             batch_format="pyarrow",
-            fn_kwargs={"config": self.config, "dropped_dir": self.ctx.dropped_dir, "batch_rows": self.ctx.batch_size},
+            fn_kwargs={"config": self.config, "dropped_dir": self.ctx.dropped_dir, "batch_rows": self.ctx.batch_size,
+                       "stage": self.name, "reader_cls": self.reader_cls},
             num_cpus=self.resources.num_cpus,
         )
 
     def read_file(self, path: str) -> Iterator[pa.Table]:
         """One input file, read in this process: the runner's resumable unit (pipeline/units.py)."""
-        return read_file(path, self.config, DropWriter(self.ctx.dropped_dir), self.ctx.batch_size)
+        return read_file(path, self.config, DropWriter(self.ctx.dropped_dir), self.ctx.batch_size, self.name, self.reader_cls)
 
 
-def read_warc_local(paths: list[str], config: ReadWarcConfig | None = None) -> tuple[pa.Table, pa.Table]:
+def read_local(paths: list[str], config, stage: str = STAGE, reader_cls: type | None = None) -> tuple[pa.Table, pa.Table]:
     """(kept documents, dropped records) of `paths` read in this process (CLI, tests)."""
     kept, dropped, reasons = [], [], []
     for path in paths:
-        for row, reason in iter_warc(path, config):
+        for row, reason in iter_records(path, config, reader_cls):
             if reason is None:
                 kept.append(row)
             else:
                 row["html"] = None
+                row.pop("text", None)
                 dropped.append(row)
                 reasons.append(reason)
-    dropped_table = to_dropped(documents_from_rows(dropped), STAGE, reasons) if dropped else DROPPED_SCHEMA.empty_table()
+    dropped_table = to_dropped(documents_from_rows(dropped), stage, reasons) if dropped else DROPPED_SCHEMA.empty_table()
     return documents_from_rows(kept), dropped_table
+
+
+def read_warc_local(paths: list[str], config: ReadWarcConfig | None = None) -> tuple[pa.Table, pa.Table]:
+    """(kept documents, dropped records) of WARC `paths` read in this process (CLI, tests)."""
+    return read_local(paths, config if config is not None else ReadWarcConfig())

@@ -181,7 +181,7 @@ class SeaweedS3:
         return f"s3://{name}"
 
     def upload(self, local_path: str | Path, s3_uri: str) -> None:
-        with self.filesystem().open_output_stream(split_uri(s3_uri)) as out, open(local_path, "rb") as f:
+        with self.filesystem().open_output_stream(split_uri(s3_uri), compression=None) as out, open(local_path, "rb") as f:
             shutil.copyfileobj(f, out, 1 << 20)
 
     def upload_dir(self, local_dir: str | Path, s3_uri: str) -> list[str]:
@@ -201,7 +201,7 @@ class SeaweedS3:
 
     def download(self, uri: str, local: str | Path) -> Path:
         Path(local).parent.mkdir(parents=True, exist_ok=True)
-        with self.filesystem().open_input_stream(split_uri(uri)) as src, open(local, "wb") as f:
+        with self.filesystem().open_input_stream(split_uri(uri), compression=None) as src, open(local, "wb") as f:
             shutil.copyfileobj(src, f, 1 << 20)
         return Path(local)
 

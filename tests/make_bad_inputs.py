@@ -105,6 +105,10 @@ class Corpus:
     expected: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # record id -> (stage, reason prefix)
     unnamed: int = 0  # records that have no readable id (counted by the test, not named)
     out_dir: str = "."
+    # record id -> files it is in, for records read more than once (overlapping inputs): one copy
+    # keeps the id, each other copy is a counted drop with a ledger id of its own (`<id>#dup-...`)
+    copies: dict[str, int] = field(default_factory=dict)
+    pages: set[str] = field(default_factory=set)  # the duplicated records that are HTML pages
 
 
 def _payload_records(c: Corpus) -> list[bytes]:
@@ -188,6 +192,43 @@ def _broken_records(c: Corpus) -> bytes:
     return ok1 + no_length + bad_length + garbage_header + bad_version + ok2
 
 
+def warc_info_record(key: str, kind: str, block: bytes, url: str) -> bytes:
+    """A non-response record (request, metadata) as Common Crawl writes one beside each page."""
+    headers = [
+        ("WARC-Type", kind),
+        ("WARC-Record-ID", f"<urn:uuid:{uid(key)}>"),
+        ("WARC-Target-URI", url),
+        ("WARC-Date", "2024-05-01T12:00:00Z"),
+        ("Content-Type", "application/http; msgtype=request" if kind == "request" else "application/warc-fields"),
+        ("Content-Length", str(len(block))),
+    ]
+    return warc_record(headers, block)
+
+
+def _overlapping(c: Corpus, write) -> None:
+    """Overlapping inputs (issue 16): one WARC of request, page and metadata records listed twice
+    under two paths with one base name, and a copy of it with a garbage tail."""
+    members = []
+    for i, key in enumerate(("overlap-a", "overlap-b")):
+        url = f"https://bad-inputs.example/{key}"
+        members.append(gz(warc_info_record(f"{key}-request", "request", f"GET /{key} HTTP/1.1\r\nHost: bad-inputs.example\r\n\r\n".encode(), url)))
+        members.append(gz(response_record(key, http_response(real_page(7 + i)), url)))
+        members.append(gz(warc_info_record(f"{key}-metadata", "metadata", b"fetchTimeMs: 120\r\n", url)))
+        c.expected[uid(f"{key}-request")] = ("read-warc", "warc-type:request")
+        c.expected[uid(key)] = None
+        c.expected[uid(f"{key}-metadata")] = ("read-warc", "warc-type:metadata")
+        c.pages.add(uid(key))
+    data = b"".join(members)
+    os.makedirs(os.path.join(c.out_dir, "copy"), exist_ok=True)
+    write("overlap.warc.gz", data)
+    write(os.path.join("copy", "overlap.warc.gz"), data)
+    write("overlap-tail.warc.gz", data + b"\x1f\x8b\x08\x00" + bytes(range(256)) * 8)
+    c.unnamed += 1  # the garbage tail
+    for key in ("overlap-a", "overlap-b"):
+        for rid in (uid(f"{key}-request"), uid(key), uid(f"{key}-metadata")):
+            c.copies[rid] = 3
+
+
 def make_corpus(out_dir: str) -> Corpus:
     os.makedirs(out_dir, exist_ok=True)
     c = Corpus(out_dir=os.path.abspath(out_dir))
@@ -234,9 +275,11 @@ def make_corpus(out_dir: str) -> Corpus:
     c.unnamed += 1
     write("empty.warc.gz", b"")
     write("headers.warc", _broken_records(c))
+    _overlapping(c, write)
     return c
 
 
 if __name__ == "__main__":
     corpus = make_corpus(sys.argv[1] if len(sys.argv) > 1 else "bad-inputs")
-    print(f"{len(corpus.files)} files, {len(corpus.expected)} named records, {corpus.unnamed} unnamed")
+    print(f"{len(corpus.files)} files, {len(corpus.expected)} named records, {corpus.unnamed} unnamed, "
+          f"{len(corpus.copies)} read more than once")
