@@ -81,6 +81,11 @@ def cmd_run(args) -> int:
     except Exception:  # the data outputs are complete; say loudly that the report is not
         log.exception("writing report.html failed (shards, ledger and summary.json are written)")
         return 4
+    from pipeline.console import funnel
+
+    print(funnel(summary), file=sys.stderr)
+    print(f"outputs: {output} (report.html, summary.json, ledger/, shards/, manifest.json); "
+          f"why a record was dropped: curate ledger {output} --id RECORD_ID", file=sys.stderr)
     print(json.dumps({k: summary[k] for k in ("input_total", "kept_total", "dropped_total", "balanced")}))
     return 0
 
@@ -153,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a stage parameter")
         p.set_defaults(func=cmd_stage, stage=name)
     from pipeline.cli_train import add_parsers as add_train_parsers  # `curate train` / `curate eval`
+    from pipeline.ledger_query import add_parser as add_ledger_parser
+
+    add_ledger_parser(sub)
 
     add_train_parsers(sub)
     return parser
@@ -161,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    from pipeline.console import quiet_ray_logs
+
+    quiet_ray_logs(args.verbose)
     return args.func(args)
 
 

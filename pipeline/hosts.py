@@ -142,7 +142,7 @@ class HostPool:
             return list(self.hosts)
         return []
 
-    def run(self, spec: PassSpec, units: list[tuple[str, str]], limit: int | None = None) -> list[dict]:
+    def run(self, spec: PassSpec, units: list[tuple[str, str]], limit: int | None = None, progress=None) -> list[dict]:
         """Run `units` of the pass `spec` on the hosts (at most `limit` at once); per-unit stats.
         A unit whose host died, or that met a transient storage error past its own retries
         (an object store restarting), is redone, up to MAX_UNIT_ATTEMPTS times."""
@@ -169,6 +169,8 @@ class HostPool:
                     host, unit, src = inflight.pop(ref)
                     try:
                         stats.append(ray.get(ref))
+                        if progress is not None:
+                            progress.unit_done(stats[-1])
                     except (RayActorError, RayTaskError) as err:
                         died = isinstance(err, RayActorError)
                         if not died and not _transient(err):

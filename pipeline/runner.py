@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from pipeline import stage_io, storage
 from pipeline.config import PipelineConfig
+from pipeline.console import PassProgress
 from pipeline.hosts import HostPool
 from pipeline.registry import stage_class
 from pipeline.stage import FusedMapUDF, GlobalStage, MapStage, RunContext, SinkStage, SourceStage, Stage
@@ -111,9 +112,14 @@ def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
 
 
 def run_pass_units(pool: HostPool, spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> None:
-    """Run a pass's pending units on stage hosts that reserve what its stages declare."""
+    """Run a pass's pending units on stage hosts that reserve what its stages declare, with a
+    live progress line."""
     limits = [s.resources.concurrency for s in stages if s.resources.concurrency]
-    pool.run(spec, pending, min(limits) if limits else None)
+    progress = PassProgress("+".join(spec.names), len(pending))
+    try:
+        pool.run(spec, pending, min(limits) if limits else None, progress)
+    finally:
+        progress.close()
 
 
 def run_global(stage: GlobalStage, ds):
@@ -300,6 +306,7 @@ class Runner:
         storage.makedirs(self.output_dir)
         self.outcomes: dict[int, StageOutcome] = {}
         self.decided: dict[int, dict] = {}  # index -> decide seconds and facts
+        self.deciders: dict[int, GlobalStage] = {}  # index -> the global stage that decided
         self.rows_in: int | None = None
         self.inputs: list[str] | None = None  # the kept files of the last pass
 
@@ -338,6 +345,16 @@ class Runner:
         self.rows_in = markers[-1]["kept"]
 
     def _pass(self, step: Step) -> None:
+        index = step.items[0][0]
+        decider = self.deciders.get(index)
+        if decider is not None and decider.applies_nothing(self.decided[index].get("facts") or {}):
+            # an empty decision (no duplicate records, say): its apply stage passes every document
+            # on, so it does not cost a pass of its own
+            log.info("stage %02d %s: nothing to apply", index, decider.name)
+            self._record(Step("pass", step.items[:1]), [self._unchanged(self.decided[index])], skipped=False)
+            step = Step("pass", step.items[1:])
+            if not step.items:
+                return
         stages = step.stages
         last = stages[-1]
         markers = self._complete(step)
@@ -375,6 +392,7 @@ class Runner:
 
     def _decide(self, step: Step) -> None:
         index, stage, fp = step.items[0]
+        self.deciders[index] = stage
         marker = stage_io.read_marker(stage.ctx.stage_dir)
         decided = _read_decided(stage)
         if self.resume and ((marker and marker.get("fingerprint") == fp) or (decided and decided.get("fingerprint") == fp)):

@@ -156,6 +156,11 @@ class GlobalStage(Stage):
     def apply_stage(self) -> "MapStage | None":
         return None
 
+    def applies_nothing(self, facts: dict) -> bool:
+        """Whether the decision (its `facts`) leaves every document as it is, so that the runner
+        need not run its apply stage at all."""
+        return False
+
     @classmethod
     def decides(cls) -> bool:
         return cls.decide is not GlobalStage.decide

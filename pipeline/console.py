@@ -1,0 +1,68 @@
+"""What a person sees while `curate run` works: one live line per pass (stage, units and documents
+done, docs/s, ETA), and at the end the funnel (per stage: in, kept, dropped, top reasons) and where
+the outputs are. Ray's own INFO lines stay quiet unless `-v`."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+log = logging.getLogger("curate")
+
+
+def quiet_ray_logs(verbose: bool) -> None:
+    """Ray Data logs every execution ("Dataset ... execution finished"); keep warnings only."""
+    if verbose:
+        return
+    for name in ("ray", "ray.data", "ray._private", "ray.util"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class PassProgress:
+    """The live line of one pass: rewritten in place on a terminal, a log line every 10 s else."""
+
+    def __init__(self, names: str, units: int, stream=None):
+        self.names, self.units = names, units
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0 = self.last = time.monotonic()
+        self.done = self.docs = 0
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        rate = self.docs / elapsed
+        eta = (self.units - self.done) * elapsed / self.done if self.done else float("nan")
+        eta_s = f"{eta:.0f} s" if eta == eta else "?"
+        return f"{self.names[:60]}: units {self.done}/{self.units}, {self.docs:,} docs, {rate:,.0f} docs/s, ETA {eta_s}"
+
+    def unit_done(self, stats: dict) -> None:
+        self.done += 1
+        self.docs += int(stats.get("rows_in", 0))
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r\x1b[K" + self.line())
+            self.stream.flush()
+        elif now - self.last >= 10 or self.done == self.units:
+            log.info("%s", self.line())
+            self.last = now
+
+    def close(self) -> None:
+        if self.tty and self.done:
+            self.stream.write("\r\x1b[K" + self.line() + "\n")
+            self.stream.flush()
+
+
+def funnel(summary: dict, top: int = 3) -> str:
+    """The per-stage table of a run's summary.json."""
+    rows = [("stage", "in", "kept", "dropped", "top reasons")]
+    for s in summary.get("stages", []):
+        reasons = sorted((s.get("reasons") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        rows.append((s["name"], f"{s['rows_in']:,}", f"{s['kept']:,}", f"{s['dropped']:,}",
+                     ", ".join(f"{r} {n:,}" for r, n in reasons)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    out = []
+    for r in rows:
+        out.append("  ".join([r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in (1, 2, 3)] + [r[4]]).rstrip())
+    out.append(f"input {summary.get('input_total', 0):,} = kept {summary.get('kept_total', 0):,} + dropped "
+               f"{summary.get('dropped_total', 0):,}: {'balanced' if summary.get('balanced') else 'NOT BALANCED'}")
+    return "\n".join(out)
