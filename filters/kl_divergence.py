@@ -2,20 +2,21 @@
 corpus's, KL(doc || reference) above a threshold: token garbage (base64, hex dumps, tables of
 numbers, repeated symbols) that word-level rules miss.
 
-The reference is fitted on a seeded sample of the stage's input (filters/kl_reference.py: a global
-Ray pass) and saved as an artifact under the stage folder, or loaded from `artifact`; the scoring is
-then a map stage (`_KlScore`) over the dataset.
+The reference is fitted on a sample of the stage's input chosen by a seeded hash of the document
+id (filters/kl_reference.py: a global Ray pass whose result does not depend on the cluster's
+shape) and saved as an artifact under the stage folder, or loaded from `artifact` (a path or URI);
+the scoring is then a map stage (`_KlScore`) over the dataset.
 """
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
 from filters.kl_reference import fit_reference, kl_to_reference, load_reference, save_reference, token_ids
+from pipeline import storage
 from pipeline.decisions import read_meta, write_meta
 from pipeline.schema import merge_annotations, split_by_reason
 from pipeline.stage import Filter, GlobalStage, Resources, StageConfig
@@ -24,9 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class KlDivergenceConfig(StageConfig):
-    # a reference artifact (.npz, with its .npz.json beside it) to use instead of fitting one
+    # a reference artifact (.npz with its .npz.json beside it; a path or URI) used instead of fitting one
     artifact: str | None = None
-    # share of the input the reference is fitted on (seeded by the run seed)
+    # share of the input the reference is fitted on (a hash of the document id, seeded by the run seed)
     sample_fraction: float = Field(0.1, gt=0, le=1)
     # add-k smoothing of the reference counts; 0.5 (Jeffreys prior) keeps unseen tokens finite
     smoothing: float = Field(0.5, gt=0)
@@ -103,7 +104,7 @@ class _KlScore(Filter):
 
 class KlDivergence(GlobalStage):
     name = "kl-divergence"
-    reads = ("text", "language")
+    reads = ("id", "text", "language")  # the id chooses the reference sample
     writes = ("annotations",)
     resources = Resources(num_cpus=1, memory_gb=1.0)
     Config = KlDivergenceConfig
@@ -116,7 +117,7 @@ class KlDivergence(GlobalStage):
             return c.artifact
         seed = self.ctx.seed if self.ctx else 0
         ref = fit_reference(ds, c.sample_fraction, seed, c.smoothing, self.ctx.batch_size if self.ctx else 256, c.languages)
-        path = os.path.join(self.ctx.decision_dir, "reference", "token-counts.npz")
+        path = storage.join(self.ctx.decision_dir, "reference", "token-counts.npz")
         save_reference(ref, path)
         self.reference_tokens = ref.meta["sample_tokens"]
         log.info(

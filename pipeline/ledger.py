@@ -1,16 +1,25 @@
 """The ledger: one row per input record with its final stage, decision and reason, built from
-the stages' dropped/ folders and the final kept set; and summary.json, which must balance."""
+the stages' dropped/ folders and the final kept set; and summary.json, which must balance.
+
+On Ray, nothing per record on the driver (issue 16): the ledger rows (kept and dropped) are sorted
+by record id with Ray's sort; the sorted order is cut into parts of ROWS_PER_LEDGER_FILE rows from
+the blocks' row counts; a Ray task per part writes `ledger/part-NNNNN.parquet` (row groups start
+every ROW_GROUP_ROWS rows of the whole ledger) and returns its first and last id, the ids it holds
+twice in a row and its counts per (stage, decision, reason). The counts are summed by a Ray
+reduction; ids are unique when no part saw one twice and no part starts with the id the previous
+one ends with. So the files depend only on the records (sorted by id, stage, decision), never on
+the cluster, and the driver handles a few small objects per part."""
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import stage_io
+from pipeline import stage_io, storage
+from pipeline.ray_ops import PieceReader, ordered_blocks, pieces_of, remote, sort_rows, sum_tables, tree_reduce
 from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, LEDGER_SCHEMA
 
 MIX_COLUMNS = ("bucket", "repeats", "anneal")
@@ -18,97 +27,141 @@ MIX_COLUMNS = ("bucket", "repeats", "anneal")
 log = logging.getLogger(__name__)
 
 ROWS_PER_LEDGER_FILE = 1_000_000
+ROW_GROUP_ROWS = 65_536
+MAX_LISTED_DUPLICATES = 20
+COUNT_KEYS = ["stage", "decision", "reason"]
+ORDER = ["record_id", "stage", "decision"]  # ids are unique; stage and decision order a duplicate too
 
 
 class LedgerImbalance(RuntimeError):
     pass
 
 
-def _ledger_dataset(outcomes):
-    dropped_files = [f for o in outcomes for f in stage_io.parquet_files(os.path.join(o.stage_dir, "dropped"))]
-    final_kept_dir = next(
-        os.path.join(o.stage_dir, "kept")
-        for o in reversed(outcomes)
-        if os.path.isdir(os.path.join(o.stage_dir, "kept"))
+def final_kept_dir(outcomes) -> str:
+    """The final kept set: the kept/ of the last stage that has one (sinks write what they get)."""
+    return next(storage.join(o.stage_dir, "kept") for o in reversed(outcomes)
+                if storage.isdir(storage.join(o.stage_dir, "kept")))
+
+
+def _kept_rows(batch: pa.Table, last_stage: str) -> pa.Table:
+    """Ray task: ledger rows of final kept documents; the mix's choices (bucket, copies,
+    annealing set) travel with each record."""
+    n = batch.num_rows
+    return pa.Table.from_arrays(
+        [batch.column("id"), pa.array([last_stage] * n, pa.string()), pa.array(["kept"] * n, pa.string()),
+         pa.nulls(n, pa.string()), pa.nulls(n, pa.string()), *(batch.column(c) for c in MIX_COLUMNS)],
+        schema=LEDGER_SCHEMA,
     )
-    last_stage = outcomes[-1].name
 
-    # the mix's choices (bucket, copies, annealing set) travel with each record
-    def kept_rows(batch: pa.Table) -> pa.Table:
-        n = batch.num_rows
-        return pa.Table.from_arrays(
-            [batch.column("id"), pa.array([last_stage] * n, pa.string()), pa.array(["kept"] * n, pa.string()),
-             pa.nulls(n, pa.string()), pa.nulls(n, pa.string()), *(batch.column(c) for c in MIX_COLUMNS)],
-            schema=LEDGER_SCHEMA,
-        )
 
-    def dropped_rows(batch: pa.Table) -> pa.Table:
-        n = batch.num_rows
-        return pa.Table.from_arrays(
-            [batch.column("id"), batch.column("stage"), pa.array(["dropped"] * n, pa.string()),
-             batch.column("reason"), batch.column("duplicate_of"), batch.column("bucket"),
-             pa.nulls(n, pa.int32()), pa.nulls(n, pa.bool_())],
-            schema=LEDGER_SCHEMA,
-        )
+def _dropped_rows(batch: pa.Table) -> pa.Table:
+    """Ray task: ledger rows of dropped records."""
+    n = batch.num_rows
+    return pa.Table.from_arrays(
+        [batch.column("id"), batch.column("stage"), pa.array(["dropped"] * n, pa.string()),
+         batch.column("reason"), batch.column("duplicate_of"), batch.column("bucket"),
+         pa.nulls(n, pa.int32()), pa.nulls(n, pa.bool_())],
+        schema=LEDGER_SCHEMA,
+    )
 
-    parts = [
-        stage_io.read_parquet_files(stage_io.parquet_files(final_kept_dir), DOCUMENT_SCHEMA, ["id", *MIX_COLUMNS])
-        .map_batches(kept_rows, batch_format="pyarrow")
-    ]
+
+def _ledger_dataset(outcomes):
+    """Every ledger row, sorted by ORDER (Ray's sort: a range of ids per block, blocks in order)."""
+    dropped_files = [f for o in outcomes for f in stage_io.parquet_files(storage.join(o.stage_dir, "dropped"))]
+    kept = stage_io.read_parquet_files(stage_io.parquet_files(final_kept_dir(outcomes)), DOCUMENT_SCHEMA, ["id", *MIX_COLUMNS])
+    parts = [kept.map_batches(_kept_rows, batch_format="pyarrow", fn_kwargs={"last_stage": outcomes[-1].name})]
     if dropped_files:
-        parts.append(
-            stage_io.read_parquet_files(dropped_files, DROPPED_SCHEMA, ["id", "stage", "reason", "duplicate_of", "bucket"])
-            .map_batches(dropped_rows, batch_format="pyarrow")
-        )
+        dropped = stage_io.read_parquet_files(dropped_files, DROPPED_SCHEMA, ["id", "stage", "reason", "duplicate_of", "bucket"])
+        parts.append(dropped.map_batches(_dropped_rows, batch_format="pyarrow"))
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-    from pipeline.ray_ops import sort_rows
+    return sort_rows(ds, ORDER)
 
-    return sort_rows(ds, ["record_id"])
+
+def _count(table: pa.Table) -> pa.Table:
+    counted = table.group_by(COUNT_KEYS).aggregate([("record_id", "count")])
+    return counted.rename_columns(["n" if c == "record_id_count" else c for c in counted.column_names])
+
+
+def _sum_counts(parts: list[pa.Table]) -> pa.Table:
+    """Combine step of the decision counts (a Ray reduction)."""
+    return sum_tables(parts, COUNT_KEYS)
+
+
+def _write_part(location: str, start: int, pieces: list[tuple[int, int, int]], blocks: dict,
+                group_rows: int) -> tuple[dict, pa.Table]:
+    """Ray task: rows [start, start + rows of `pieces`) of the sorted ledger as one parquet file,
+    a row group starting every `group_rows` rows of the whole ledger (as a single writer cuts
+    them). Returns its facts (rows, first and last id, ids seen twice in a row) and its counts."""
+    reader = PieceReader(blocks)
+    counts, duplicates, pending = [], [], []
+    first = last = None
+    position = start
+    with storage.atomic_path(location) as path:
+        writer = pq.ParquetWriter(path, LEDGER_SCHEMA)
+        try:
+            for piece in pieces:
+                rows = reader.rows(piece).select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA)
+                if rows.num_rows:
+                    ids = rows.column("record_id")
+                    first = ids[0].as_py() if first is None else first
+                    if ids[0].as_py() == last:
+                        duplicates.append(last)
+                    repeated = pc.equal(ids.slice(1), ids.slice(0, rows.num_rows - 1))
+                    duplicates += ids.slice(1).filter(repeated).to_pylist()[:MAX_LISTED_DUPLICATES]
+                    last = ids[-1].as_py()
+                    counts.append(_count(rows))
+                while rows.num_rows:
+                    take = min(group_rows - position % group_rows, rows.num_rows)
+                    pending.append(rows.slice(0, take))
+                    rows, position = rows.slice(take), position + take
+                    if position % group_rows == 0:
+                        writer.write_table(pa.concat_tables(pending).combine_chunks())
+                        pending = []
+            if pending:
+                writer.write_table(pa.concat_tables(pending).combine_chunks())
+        finally:
+            writer.close()
+    facts = {"rows": position - start, "first": first, "last": last, "duplicates": duplicates[:MAX_LISTED_DUPLICATES]}
+    return facts, _sum_counts(counts)
 
 
 def write_ledger(output_dir: str, outcomes) -> dict:
-    """Stream the sorted ledger into ledger/part-NNNNN.parquet (deterministic: sorted by
-    record_id, fixed rows per file) while counting decisions; returns the counts."""
-    ledger_dir = os.path.join(output_dir, "ledger")
+    """Write the sorted ledger as ledger/part-NNNNN.parquet (deterministic: sorted by record id,
+    ROWS_PER_LEDGER_FILE rows per file) with Ray tasks; returns the counts."""
+    import ray
+
+    ledger_dir = storage.join(output_dir, "ledger")
     stage_io.reset_dir(ledger_dir)
+    blocks = ordered_blocks(_ledger_dataset(outcomes))
+    block_rows = [end - first for _, first, end in blocks]
+    total = sum(block_rows)
+    fact_refs, count_refs = [], []
+    for k, start in enumerate(range(0, total, ROWS_PER_LEDGER_FILE)):
+        pieces = pieces_of(block_rows, start, min(start + ROWS_PER_LEDGER_FILE, total))
+        facts_ref, counts_ref = remote(_write_part, num_returns=2).remote(
+            storage.join(ledger_dir, f"part-{k:05d}.parquet"), start, pieces, {b: blocks[b] for b, _, _ in pieces},
+            ROW_GROUP_ROWS)
+        fact_refs.append(facts_ref)
+        count_refs.append(counts_ref)
+    parts = ray.get(fact_refs)
+    counted = ray.get(tree_reduce(count_refs, _sum_counts))
     counts: Counter = Counter()
-    rows = 0
-    duplicates: list[str] = []
-    previous_id = None
-    writer = None
-    file_index = 0
-    rows_in_file = 0
-    files = []
-    for batch in _ledger_dataset(outcomes).iter_batches(batch_format="pyarrow", batch_size=65536):
-        batch = batch.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA)
-        ids = batch.column("record_id").to_pylist()
-        for rid, stage, decision, reason in zip(
-            ids, batch.column("stage").to_pylist(), batch.column("decision").to_pylist(), batch.column("reason").to_pylist()
-        ):
-            if rid == previous_id and len(duplicates) < 20:
-                duplicates.append(rid)
-            previous_id = rid
-            counts[(stage, decision, reason)] += 1
-        rows += batch.num_rows
-        start = 0
-        while start < batch.num_rows:
-            if writer is None:
-                path = os.path.join(ledger_dir, f"part-{file_index:05d}.parquet")
-                writer = pq.ParquetWriter(path, LEDGER_SCHEMA)
-                files.append(os.path.basename(path))
-            take = min(ROWS_PER_LEDGER_FILE - rows_in_file, batch.num_rows - start)
-            writer.write_table(batch.slice(start, take))
-            rows_in_file += take
-            start += take
-            if rows_in_file >= ROWS_PER_LEDGER_FILE:
-                writer.close()
-                writer, rows_in_file, file_index = None, 0, file_index + 1
-    if writer is not None:
-        writer.close()
+    if counted is not None:
+        for stage, decision, reason, n in zip(*(counted.column(c).to_pylist() for c in [*COUNT_KEYS, "n"])):
+            counts[(stage, decision, reason)] += n
+    duplicates = []
+    for k, part in enumerate(parts):
+        if k and part["first"] is not None and part["first"] == parts[k - 1]["last"]:
+            duplicates.append(part["first"])  # the same id at the end of one part and the start of the next
+        duplicates += part["duplicates"]
+    files = [f"part-{k:05d}.parquet" for k in range(len(parts))]
     if not files:
-        pq.write_table(LEDGER_SCHEMA.empty_table(), os.path.join(ledger_dir, "part-00000.parquet"))
+        stage_io.write_parquet(LEDGER_SCHEMA.empty_table(), storage.join(ledger_dir, "part-00000.parquet"))
         files.append("part-00000.parquet")
-    return {"rows": rows, "files": files, "counts": counts, "duplicate_ids": duplicates}
+    rows = sum(p["rows"] for p in parts)
+    if rows != total:
+        raise RuntimeError(f"ledger: the parts hold {rows} rows, the sorted ledger {total}")
+    return {"rows": rows, "files": files, "counts": counts, "duplicate_ids": duplicates[:MAX_LISTED_DUPLICATES]}
 
 
 def build_summary(output_dir: str, outcomes) -> dict:
@@ -160,8 +213,7 @@ def build_summary(output_dir: str, outcomes) -> dict:
     mix = mix_section(outcomes)
     if mix is not None:
         summary["mix"] = mix
-    with open(os.path.join(output_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
+    storage.write_json(storage.join(output_dir, "summary.json"), summary)
     if problems:
         raise LedgerImbalance("the ledger does not balance:\n  " + "\n  ".join(problems))
     return summary

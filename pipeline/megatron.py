@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import uuid
-from pathlib import Path
 
 import numpy as np
+
+from pipeline import storage
 
 INDEX_HEADER = b"MMIDIDX\x00\x00"
 INDEX_VERSION = 1
@@ -47,16 +47,18 @@ def optimal_dtype(vocab_size: int) -> np.dtype:
 
 
 class MegatronWriter:
-    """Streams sequences into `<prefix>.bin`, writes `<prefix>.idx` on close. Both files appear
-    atomically (written under temporary names, renamed on close); sha256 is computed on the fly."""
+    """Streams sequences into `<prefix>.bin`, writes `<prefix>.idx` on close. `prefix` is a local
+    path or an object-store URI (pipeline/storage.py): both files are written locally and appear
+    whole on close (renamed into place, or uploaded in one put), `.bin` first; sha256 is computed
+    on the fly."""
 
     def __init__(self, prefix: str | os.PathLike, dtype=np.int32):
         self.prefix = str(prefix)
         self.dtype = np.dtype(dtype).newbyteorder("<")
         if np.dtype(dtype) not in _CODE_OF:
             raise ValueError(f"dtype {np.dtype(dtype)} has no megatron-core code")
-        self._tmp = f".{uuid.uuid4().hex}.tmp"
-        self._bin = open(self.prefix + ".bin" + self._tmp, "wb")
+        self._bin_file = storage.AtomicFile(self.prefix + ".bin")
+        self._bin = open(self._bin_file.path, "wb")
         self._bin_sha = hashlib.sha256()
         self._lengths: list[np.ndarray] = []
         self.tokens = 0
@@ -109,13 +111,19 @@ class MegatronWriter:
                 np.arange(lengths.size + 1, dtype="<i8").tobytes(),
             ]
         )
-        with open(self.prefix + ".idx" + self._tmp, "wb") as f:
-            f.write(idx)
-        os.replace(self.prefix + ".bin" + self._tmp, self.prefix + ".bin")
-        os.replace(self.prefix + ".idx" + self._tmp, self.prefix + ".idx")
+        idx_file = storage.AtomicFile(self.prefix + ".idx")
+        try:
+            with open(idx_file.path, "wb") as f:
+                f.write(idx)
+            self._bin_file.commit()
+        except BaseException:
+            idx_file.abort()
+            self._bin_file.abort()
+            raise
+        idx_file.commit()
         return {
-            "bin": Path(self.prefix + ".bin").name,
-            "idx": Path(self.prefix + ".idx").name,
+            "bin": storage.basename(self.prefix + ".bin"),
+            "idx": storage.basename(self.prefix + ".idx"),
             "documents": int(lengths.size),
             "tokens": int(self.tokens),
             "bin_sha256": self._bin_sha.hexdigest(),
@@ -126,7 +134,7 @@ class MegatronWriter:
         if not self.closed:
             self.closed = True
             self._bin.close()
-            Path(self.prefix + ".bin" + self._tmp).unlink(missing_ok=True)
+            self._bin_file.abort()
 
     def __enter__(self):
         return self
@@ -139,11 +147,12 @@ class MegatronWriter:
 
 
 class MegatronReader:
-    """Reads `<prefix>.idx/.bin` with numpy memmaps and checks that index and data agree."""
+    """Reads `<prefix>.idx/.bin` with numpy memmaps and checks that index and data agree (on an
+    object store, from a node-local copy: `storage.local_path`)."""
 
     def __init__(self, prefix: str | os.PathLike):
         self.prefix = str(prefix)
-        idx_path, bin_path = self.prefix + ".idx", self.prefix + ".bin"
+        idx_path, bin_path = storage.local_path(self.prefix + ".idx"), storage.local_path(self.prefix + ".bin")
         idx = np.memmap(idx_path, dtype=np.uint8, mode="r")
         fixed = 9 + 8 + 1 + 8 + 8
         if idx.size < fixed or bytes(idx[:9]) != INDEX_HEADER:

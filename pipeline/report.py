@@ -4,15 +4,17 @@ and token funnel, drop reasons, language/topic/score distributions of the final 
 mix against its targets, and samples of kept and dropped documents.
 
 Deterministic: the same output folder gives the same bytes (no clock, no absolute paths; samples
-are the smallest ids). `python -m pipeline.report OUTPUT` rewrites it for an existing run."""
+are the smallest ids). `python -m pipeline.report OUTPUT` rewrites it for an existing run (OUTPUT
+may be an object-store URI). In a run the numbers that need the records (the kept set's
+distributions, dropped tokens, samples) are computed by Ray tasks (pipeline/report_data.py)."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 
 from pipeline import report_data as data
+from pipeline import storage
 from pipeline import report_mix, report_plots
 from pipeline.report_html import document, esc, figure, fmt, note, page, pct, section, table
 
@@ -26,20 +28,18 @@ MAX_SHARD_ROWS = 50
 def write_report(output_dir: str) -> str:
     """Write OUTPUT/report.html (atomically) and return its path."""
     t0 = time.perf_counter()
-    summary = data.load_json(os.path.join(output_dir, "summary.json"))
+    summary = data.load_json(storage.join(output_dir, "summary.json"))
     if summary is None:
         raise FileNotFoundError(f"{output_dir}/summary.json not found: the report describes a finished run")
     html_text = build_report(output_dir, summary)
-    path = os.path.join(output_dir, "report.html")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(html_text)
-    os.replace(path + ".tmp", path)
+    path = storage.join(output_dir, "report.html")
+    storage.write_text(path, html_text)
     log.info("report: %s (%.2fs)", path, time.perf_counter() - t0)
     return path
 
 
 def build_report(output_dir: str, summary: dict) -> str:
-    manifest = data.load_json(os.path.join(output_dir, "manifest.json"))
+    manifest = data.load_json(storage.join(output_dir, "manifest.json"))
     stages = data.stage_views(output_dir, summary)
     final_pos = data.final_kept_position(stages)
     kept_files = data.parquet_files(stages[final_pos].kept_dir) if final_pos is not None else []
@@ -119,7 +119,7 @@ def _funnel(summary: dict, stages: list[data.StageView], tokens: list[int | None
 
 def _how(stage: data.StageView) -> str:
     """Fused stages share one Ray pass, so their seconds are the pass's, not their own."""
-    marker = data.load_json(os.path.join(stage.folder, "_SUCCESS.json")) or {}
+    marker = data.load_json(storage.join(stage.folder, "_SUCCESS.json")) or {}
     notes = ["resumed"] if stage.resumed else []
     if len(marker.get("fused_with") or []) > 1:
         notes.append(f"one pass: {marker['fused_with'][0]} … {marker['fused_with'][-1]}")
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m pipeline.report OUTPUT_DIR", file=sys.stderr)
         return 2
-    print(write_report(os.path.abspath(args[0])))
+    print(write_report(storage.abspath(args[0])))
     return 0
 
 

@@ -1,11 +1,13 @@
-"""What report.html shows, read from a run's output folder: summary.json, manifest.json and the
-stage folders. Parquet is read one row group and only the needed columns at a time, so memory
-stays flat however large the run; samples re-read only the row groups that hold them."""
+"""What report.html shows, read from a run's output folder (a local folder or an object-store
+URI: everything goes through pipeline/storage.py): summary.json, manifest.json and the stage
+folders. Counts come from summary.json; what must be computed over records (the kept set's
+languages, topics, tokens and score histograms, dropped tokens, the samples) is computed by Ray
+tasks over the parquet files and combined by Ray (`ray_ops.map_reduce`), so the driver receives
+a few small results, never the records. Without Ray (`python -m pipeline.report` on a finished
+run) the same functions run in this process, one row group and only the needed columns at a
+time, so memory stays flat; samples re-read only the row groups that hold them."""
 from __future__ import annotations
 
-import glob
-import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -13,6 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from pipeline import stage_io, storage
+from pipeline.ray_ops import map_reduce
 
 SCORE_COLUMNS = ("language_score", "quality_fasttext", "quality_transformer", "code_score", "reasoning_score")
 HIST_BINS = 20
@@ -24,24 +29,22 @@ KEPT_SAMPLE_COLUMNS = ("id", "url", "language", "language_score", "topic", "toke
 DROPPED_SAMPLE_COLUMNS = ("id", "url", "stage", "reason", "duplicate_of", "text")
 
 
-def load_json(path: str) -> dict | None:
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def load_json(location: str) -> dict | None:
+    return storage.read_json(location)
 
 
 def parquet_files(folder: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(folder, "*.parquet")))
+    return stage_io.parquet_files(folder)
 
 
 def row_groups(files: list[str], columns: list[str]):
     """Yield (file, row group index, table of those of `columns` the file has)."""
     for path in files:
-        pf = pq.ParquetFile(path)
-        present = [c for c in columns if c in pf.schema_arrow.names]
-        for rg in range(pf.num_row_groups):
-            yield path, rg, pf.read_row_group(rg, columns=present)
+        with storage.open_input(path) as f:
+            pf = pq.ParquetFile(f)
+            present = [c for c in columns if c in pf.schema_arrow.names]
+            for rg in range(pf.num_row_groups):
+                yield path, rg, pf.read_row_group(rg, columns=present)
 
 
 @dataclass
@@ -61,17 +64,17 @@ class StageView:
 
     @property
     def kept_dir(self) -> str:
-        return os.path.join(self.folder, "kept")
+        return storage.join(self.folder, "kept")
 
     @property
     def dropped_dir(self) -> str:
-        return os.path.join(self.folder, "dropped")
+        return storage.join(self.folder, "dropped")
 
 
 def stage_views(output_dir: str, summary: dict) -> list[StageView]:
     views = []
     for s in summary.get("stages", []):
-        folder = os.path.join(output_dir, "stages", f"{s['index']:02d}-{s['name']}")
+        folder = storage.join(output_dir, "stages", f"{s['index']:02d}-{s['name']}")
         views.append(
             StageView(
                 index=s["index"], name=s["name"], rows_in=s["rows_in"], kept=s["kept"], dropped=s["dropped"],
@@ -86,7 +89,7 @@ def final_kept_position(stages: list[StageView]) -> int | None:
     """Position of the stage whose kept/ is the final kept set (the ledger's rule: the last stage
     with a kept/ folder; sinks after it write everything they get)."""
     for i in range(len(stages) - 1, -1, -1):
-        if os.path.isdir(stages[i].kept_dir):
+        if storage.isdir(stages[i].kept_dir):
             return i
     return None
 
@@ -110,43 +113,77 @@ class KeptStats:
     histograms: list[Histogram] = field(default_factory=list)
 
 
-def kept_stats(files: list[str]) -> KeptStats:
-    """Counts, token total and score histograms of the final kept set. Two passes over the score
-    columns: the first finds each column's range (bins over [0, 1] when the values are
-    probabilities, so runs compare), the second bins."""
-    stats = KeptStats()
-    lo = {c: np.inf for c in SCORE_COLUMNS}
-    hi = {c: -np.inf for c in SCORE_COLUMNS}
-    nonnull = Counter()
+def _kept_partial(files: list[str]) -> dict:
+    """Map step (a Ray task): counts, token total and score ranges of some kept files."""
+    out = {"documents": 0, "languages": Counter(), "topics": Counter(), "tokens": 0, "token_nulls": 0,
+           "lo": {}, "hi": {}, "nonnull": Counter()}
     for _, _, t in row_groups(files, ["language", "topic", "token_count", *SCORE_COLUMNS]):
-        stats.documents += t.num_rows
-        for col, counter in (("language", stats.languages), ("topic", stats.topics)):
+        out["documents"] += t.num_rows
+        for col, counter in (("language", out["languages"]), ("topic", out["topics"])):
             if col in t.column_names:
                 counter.update({k: v for k, v in _value_counts(t.column(col)).items() if k is not None})
         if "token_count" in t.column_names:
             tc = t.column("token_count")
-            stats.tokens += int(pc.sum(tc).as_py() or 0)
-            stats.token_nulls += tc.null_count
+            out["tokens"] += int(pc.sum(tc).as_py() or 0)
+            out["token_nulls"] += tc.null_count
         else:
-            stats.token_nulls += t.num_rows
+            out["token_nulls"] += t.num_rows
         for c in SCORE_COLUMNS:
             if c in t.column_names and t.column(c).null_count < t.num_rows:
                 mm = pc.min_max(t.column(c).cast(pa.float64()))
-                lo[c] = min(lo[c], mm["min"].as_py())
-                hi[c] = max(hi[c], mm["max"].as_py())
-                nonnull[c] += t.num_rows - t.column(c).null_count
+                out["lo"][c] = min(out["lo"].get(c, np.inf), mm["min"].as_py())
+                out["hi"][c] = max(out["hi"].get(c, -np.inf), mm["max"].as_py())
+                out["nonnull"][c] += t.num_rows - t.column(c).null_count
+    return out
+
+
+def _merge_kept(parts: list[dict]) -> dict:
+    """Combine step: partials of _kept_partial added up (counts summed, ranges widened)."""
+    out = _kept_partial([])
+    for p in parts:
+        for k in ("documents", "tokens", "token_nulls"):
+            out[k] += p[k]
+        for k in ("languages", "topics", "nonnull"):
+            out[k].update(p[k])
+        for c, v in p["lo"].items():
+            out["lo"][c] = min(out["lo"].get(c, np.inf), v)
+        for c, v in p["hi"].items():
+            out["hi"][c] = max(out["hi"].get(c, -np.inf), v)
+    return out
+
+
+def _hist_partial(files: list[str], edges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Map step: score histograms of some kept files over fixed bin edges."""
+    counts = {c: np.zeros(HIST_BINS, dtype=np.int64) for c in edges}
+    for _, _, t in row_groups(files, list(edges)):
+        for c in edges:
+            if c in t.column_names:
+                counts[c] += np.histogram(t.column(c).drop_null().to_numpy().astype(np.float64), bins=edges[c])[0]
+    return counts
+
+
+def _sum_hists(parts: list[dict]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for p in parts:
+        for c, v in p.items():
+            out[c] = out[c] + v if c in out else v.copy()
+    return out
+
+
+def kept_stats(files: list[str]) -> KeptStats:
+    """Counts, token total and score histograms of the final kept set. Two passes over the score
+    columns: the first finds each column's range (bins over [0, 1] when the values are
+    probabilities, so runs compare), the second bins."""
+    found = map_reduce(files, _kept_partial, _merge_kept)
+    stats = KeptStats(documents=found["documents"], languages=found["languages"], topics=found["topics"],
+                      tokens=found["tokens"], token_nulls=found["token_nulls"])
+    lo, hi, nonnull = found["lo"], found["hi"], found["nonnull"]
     scored = [c for c in SCORE_COLUMNS if nonnull[c]]
     edges = {}
     for c in scored:
         a, b = (0.0, 1.0) if lo[c] >= 0.0 and hi[c] <= 1.0 else (lo[c], hi[c] if hi[c] > lo[c] else lo[c] + 1.0)
         edges[c] = np.linspace(a, b, HIST_BINS + 1)
-    counts = {c: np.zeros(HIST_BINS, dtype=np.int64) for c in scored}
-    if scored:
-        for _, _, t in row_groups(files, scored):
-            for c in scored:
-                if c in t.column_names:
-                    v = t.column(c).drop_null().to_numpy().astype(np.float64)
-                    counts[c] += np.histogram(v, bins=edges[c])[0]
+    counts = map_reduce(files, _hist_partial, _sum_hists, edges=edges) if scored else {}
     for c in scored:
         stats.histograms.append(Histogram(c, edges[c], counts[c], int(nonnull[c]), stats.documents - int(nonnull[c])))
     return stats
@@ -157,31 +194,47 @@ def _value_counts(col) -> dict:
     return dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
 
 
-def dropped_tokens(folder: str) -> int | None:
-    """Tokens of a stage's dropped records; None when some have no token_count (dropped before
-    tokenization), so the token funnel is only drawn where it is exact."""
-    total = 0
-    for _, _, t in row_groups(parquet_files(folder), ["token_count"]):
-        if "token_count" not in t.column_names or t.column("token_count").null_count:
-            return None
-        total += int(pc.sum(t.column("token_count")).as_py() or 0)
-    return total
+def _dropped_partial(items: list[tuple[int, str]]) -> dict[int, tuple[int, int]]:
+    """Map step: per stage position, (tokens of its dropped records, records without token_count)."""
+    out: dict[int, tuple[int, int]] = {}
+    for pos, path in items:
+        tokens, missing = out.get(pos, (0, 0))
+        for _, _, t in row_groups([path], ["token_count"]):
+            if "token_count" not in t.column_names:
+                missing += t.num_rows
+            else:
+                tokens += int(pc.sum(t.column("token_count")).as_py() or 0)
+                missing += t.column("token_count").null_count
+        out[pos] = (tokens, missing)
+    return out
+
+
+def _sum_dropped(parts: list[dict]) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for p in parts:
+        for pos, (tokens, missing) in p.items():
+            a, b = out.get(pos, (0, 0))
+            out[pos] = (a + tokens, b + missing)
+    return out
 
 
 def token_funnel(stages: list[StageView], final_pos: int | None, final_tokens: int | None) -> list[int | None]:
     """Tokens kept after each stage where known: the final kept set's total, then backwards by
-    adding each stage's dropped tokens while every dropped record has a token_count."""
+    adding each stage's dropped tokens while every dropped record has a token_count (so the token
+    funnel is only drawn where it is exact)."""
     out: list[int | None] = [None] * len(stages)
     if final_pos is None or final_tokens is None:
         return out
     for i in range(final_pos, len(stages)):
         out[i] = final_tokens  # sinks after the final kept set keep all of it
+    items = [(i, f) for i in range(final_pos, 0, -1) if stages[i].dropped for f in parquet_files(stages[i].dropped_dir)]
+    lost = map_reduce(items, _dropped_partial, _sum_dropped)
     running = final_tokens
     for i in range(final_pos, 0, -1):
-        lost = dropped_tokens(stages[i].dropped_dir) if stages[i].dropped else 0
-        if lost is None:
+        tokens, missing = lost.get(i, (0, 0))
+        if missing:
             break
-        running += lost
+        running += tokens
         out[i - 1] = running
     return out
 
@@ -194,44 +247,82 @@ def _smallest(t: pa.Table, k: int) -> list[int]:
     return order.to_pylist()
 
 
-def smallest_ids(files: list[str], k: int, by: str | None = None) -> dict:
-    """The k records with the smallest ids (per value of column `by` when given), as
-    {key: [(id, file, row group, row), ...]} sorted by id; reads only `id` (and `by`)."""
+def _smallest_partial(items: list[tuple[object, str]], k: int, by: str | None) -> dict:
+    """Map step: per (tag, value of `by`), the k smallest (id, file, row group, row) of the files."""
     best: dict = {}
-    columns = ["id"] + ([by] if by else [])
-    for path, rg, t in row_groups(files, columns):
-        if not t.num_rows:
-            continue
-        if by is None:
-            groups = {None: pa.array(np.arange(t.num_rows))}
-        else:
-            keys = t.column(by)
-            groups = {}
-            for key in pc.unique(keys).to_pylist():
-                mask = pc.is_null(keys) if key is None else pc.fill_null(pc.equal(keys, key), False)
-                groups[key] = pc.indices_nonzero(mask)
-        for key, idx in groups.items():
-            sub = t.select(["id"]).take(idx)
-            rows = idx.to_pylist()
-            for j in _smallest(sub, k):
-                best.setdefault(key, []).append((sub.column("id")[j].as_py(), path, rg, rows[j]))
-            best[key] = sorted(best[key])[:k]
+    for tag, path in items:
+        for _, rg, t in row_groups([path], ["id"] + ([by] if by else [])):
+            if not t.num_rows:
+                continue
+            if by is None:
+                groups = {None: pa.array(np.arange(t.num_rows))}
+            else:
+                keys = t.column(by)
+                groups = {}
+                for key in pc.unique(keys).to_pylist():
+                    mask = pc.is_null(keys) if key is None else pc.fill_null(pc.equal(keys, key), False)
+                    groups[key] = pc.indices_nonzero(mask)
+            for key, idx in groups.items():
+                sub = t.select(["id"]).take(idx)
+                rows = idx.to_pylist()
+                picks = best.setdefault((tag, key), [])
+                picks += [(sub.column("id")[j].as_py(), path, rg, rows[j]) for j in _smallest(sub, k)]
+                best[(tag, key)] = sorted(picks)[:k]
     return best
 
 
+def _merge_smallest(parts: list[dict], k: int) -> dict:
+    out: dict = {}
+    for p in parts:
+        for key, picks in p.items():
+            out[key] = sorted(out.get(key, []) + picks)[:k]
+    return out
+
+
+def smallest_ids(items: list[tuple[object, str]], k: int, by: str | None = None) -> dict:
+    """The k records with the smallest ids per (tag, value of column `by`) over (tag, file)
+    items, as {(tag, key): [(id, file, row group, row), ...]} sorted by id; reads only `id`
+    (and `by`)."""
+    return map_reduce(items, _smallest_partial, _Merge(k), k=k, by=by)
+
+
+class _Merge:
+    """_merge_smallest with its k, as a picklable combine function."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def __call__(self, parts: list[dict]) -> dict:
+        return _merge_smallest(parts, self.k)
+
+
+def _fetch_partial(groups: list[tuple[str, int, list[tuple[int, str]]]], columns: tuple[str, ...]) -> dict[str, dict]:
+    """Map step: the picked rows of some (file, row group) pairs, text cut at TEXT_CHARS."""
+    out = {}
+    for path, rg, rows in groups:
+        with storage.open_input(path) as f:
+            pf = pq.ParquetFile(f)
+            present = [c for c in columns if c in pf.schema_arrow.names]
+            t = pf.read_row_group(rg, columns=present).take([r for r, _ in rows])
+        for (_, rid), rec in zip(rows, t.to_pylist()):
+            out[rid] = {**rec, "text": truncate(rec.get("text"))} if "text" in rec else rec
+    return out
+
+
+def _merge_dicts(parts: list[dict]) -> dict:
+    out = {}
+    for p in parts:
+        out.update(p)
+    return out
+
+
 def fetch_rows(picks: list[tuple], columns: tuple[str, ...]) -> dict[str, dict]:
-    """Read the picked rows (id, file, row group, row) -> {id: row dict}, one row group at a time."""
+    """The picked rows (id, file, row group, row) -> {id: row dict}, one row group at a time."""
     by_group: dict = {}
     for rid, path, rg, row in picks:
         by_group.setdefault((path, rg), []).append((row, rid))
-    out = {}
-    for (path, rg), rows in sorted(by_group.items()):
-        pf = pq.ParquetFile(path)
-        present = [c for c in columns if c in pf.schema_arrow.names]
-        t = pf.read_row_group(rg, columns=present).take([r for r, _ in rows])
-        for (_, rid), rec in zip(rows, t.to_pylist()):
-            out[rid] = rec
-    return out
+    groups = [(path, rg, rows) for (path, rg), rows in sorted(by_group.items())]
+    return map_reduce(groups, _fetch_partial, _merge_dicts, columns=columns)
 
 
 def truncate(text: str | None, limit: int = TEXT_CHARS) -> str | None:
@@ -241,24 +332,18 @@ def truncate(text: str | None, limit: int = TEXT_CHARS) -> str | None:
 
 
 def kept_sample(files: list[str], k: int = SAMPLE_KEPT) -> list[dict]:
-    picks = smallest_ids(files, k).get(None, [])
+    picks = smallest_ids([(None, f) for f in files], k).get((None, None), [])
     rows = fetch_rows(picks, KEPT_SAMPLE_COLUMNS)
-    return [{**rows[p[0]], "text": truncate(rows[p[0]].get("text"))} for p in picks]
+    return [rows[p[0]] for p in picks]
 
 
 def dropped_samples(stages: list[StageView], k: int = SAMPLE_PER_REASON, max_reasons: int = MAX_SAMPLED_REASONS):
     """[(stage, reason, [row dicts])] in pipeline order, reasons sorted; at most `max_reasons`
     (stage, reason) pairs get samples. Returns (samples, number of pairs left without)."""
-    out, skipped = [], 0
-    for s in stages:
-        if not s.dropped:
-            continue
-        per_reason = smallest_ids(parquet_files(s.dropped_dir), k, by="reason")
-        for reason in sorted(per_reason, key=str):
-            if len(out) >= max_reasons:
-                skipped += 1
-                continue
-            picks = per_reason[reason]
-            rows = fetch_rows(picks, DROPPED_SAMPLE_COLUMNS)
-            out.append((s.name, reason, [{**rows[p[0]], "text": truncate(rows[p[0]].get("text"))} for p in picks]))
+    items = [(pos, f) for pos, s in enumerate(stages) if s.dropped for f in parquet_files(s.dropped_dir)]
+    per_reason = smallest_ids(items, k, by="reason")
+    keys = sorted(per_reason, key=lambda key: (key[0], str(key[1])))
+    sampled, skipped = keys[:max_reasons], len(keys) - min(len(keys), max_reasons)
+    rows = fetch_rows([p for key in sampled for p in per_reason[key]], DROPPED_SAMPLE_COLUMNS)
+    out = [(stages[pos].name, reason, [rows[p[0]] for p in per_reason[(pos, reason)]]) for pos, reason in sampled]
     return out, skipped

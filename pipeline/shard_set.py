@@ -1,12 +1,13 @@
-"""One folder of consecutive Megatron shards: the next shard opens when the current one is full.
-Each closed shard reports its documents, tokens, sha256 and the tokens of each bucket in it."""
+"""Megatron shards of one folder: how a run of sequences is cut into shards (`pack`), and one
+shard written from Arrow tables of sequences (`ShardWriter`), which reports its documents,
+tokens, sha256 and the tokens of each bucket in it."""
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def flat_and_lengths(tokens: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -19,53 +20,57 @@ def flat_and_lengths(tokens: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np
     return flat, np.diff(offsets)
 
 
-class ShardSet:
-    def __init__(self, folder: str, prefix: str, max_tokens: int, dtype):
+def list_lengths(tokens: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Length per row of a list column (null rows: 0), from the offsets alone."""
+    if isinstance(tokens, pa.ChunkedArray):
+        return np.concatenate([list_lengths(c) for c in tokens.chunks]) if tokens.num_chunks else np.zeros(0, np.int64)
+    return np.diff(tokens.offsets.to_numpy().astype(np.int64))
+
+
+def pack(lengths: np.ndarray, max_tokens: int) -> list[tuple[int, int]]:
+    """Sequences [a, b) of each shard, in order: a shard is closed before a sequence would push it
+    past `max_tokens` (a single longer sequence gets a shard of its own). One binary search per
+    shard over the prefix sums."""
+    cum = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=cum[1:])
+    out, a = [], 0
+    while a < len(lengths):
+        b = max(int(np.searchsorted(cum, cum[a] + max_tokens, side="right")) - 1, a + 1)
+        out.append((a, b))
+        a = b
+    return out
+
+
+class ShardWriter:
+    """One shard `<location>.bin/.idx` (a local path or an object-store URI), written from tables
+    with a `tokens` list column and a `bucket` column, and committed whole on `close()`."""
+
+    def __init__(self, location: str, dtype):
         from pipeline.megatron import MegatronWriter
 
-        self._writer_cls = MegatronWriter
-        self.folder, self.prefix, self.max_tokens, self.dtype = folder, prefix, max_tokens, dtype
-        self.shards: list[dict] = []
-        self.writer = None
+        self.writer = MegatronWriter(location, dtype)
         self.bucket_tokens: Counter = Counter()
-        os.makedirs(folder, exist_ok=True)
 
-    def _open(self):
-        self.writer = self._writer_cls(os.path.join(self.folder, f"{self.prefix}_{len(self.shards):05d}"), self.dtype)
+    def add(self, table: pa.Table) -> np.ndarray:
+        """Append the table's sequences; returns their lengths."""
+        flat, lengths = flat_and_lengths(table.column("tokens"))
+        self.writer.add_many(flat, lengths)
+        for label, n in label_sums(table.column("bucket"), lengths, "none").items():
+            self.bucket_tokens[label or "none"] += n
+        return lengths
 
-    def _flush(self, flat, lengths, labels, a: int, b: int, offsets: np.ndarray) -> None:
-        if b > a:
-            self.writer.add_many(flat[offsets[a] : offsets[b]], lengths[a:b])
-            for label, n in zip(labels[a:b], lengths[a:b].tolist()):
-                self.bucket_tokens[label or "none"] += n
-
-    def add_batch(self, flat: np.ndarray, lengths: np.ndarray, labels: list | None = None) -> None:
-        """Append sequences; `labels` names each one's bucket (for the per-shard bucket shares)."""
-        labels = labels if labels is not None else [None] * lengths.size
-        offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        start = 0
-        for k, n in enumerate(lengths.tolist()):
-            if self.writer is None:
-                self._open()
-            elif self.writer.tokens + int(offsets[k] - offsets[start]) + n > self.max_tokens and (
-                self.writer.documents or k > start
-            ):
-                self._flush(flat, lengths, labels, start, k, offsets)
-                start = k
-                self.close_current()
-                self._open()
-        self._flush(flat, lengths, labels, start, lengths.size, offsets)
-
-    def close_current(self) -> None:
-        if self.writer is not None:
-            facts = self.writer.close()
-            total = sum(self.bucket_tokens.values())
-            facts["bucket_tokens"] = dict(sorted(self.bucket_tokens.items()))
-            facts["bucket_shares"] = {b: n / total for b, n in sorted(self.bucket_tokens.items())} if total else {}
-            self.shards.append(facts)
-            self.writer, self.bucket_tokens = None, Counter()
+    def close(self) -> dict:
+        facts = self.writer.close()
+        total = sum(self.bucket_tokens.values())
+        facts["bucket_tokens"] = dict(sorted(self.bucket_tokens.items()))
+        facts["bucket_shares"] = {b: n / total for b, n in sorted(self.bucket_tokens.items())} if total else {}
+        return facts
 
     def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
+        self.writer.abort()
+
+
+def label_sums(labels: pa.Array | pa.ChunkedArray, lengths: np.ndarray, null_label: str) -> dict[str, int]:
+    """Tokens per label (nulls counted under `null_label`)."""
+    sums = pa.table({"k": pc.fill_null(labels, null_label), "n": pa.array(lengths, pa.int64())}).group_by("k").aggregate([("n", "sum")])
+    return dict(zip(sums.column("k").to_pylist(), sums.column("n_sum").to_pylist()))

@@ -13,31 +13,37 @@ no ties), never on partitioning or run order. Each copy is one Megatron sequence
 which end with <|end_of_text|> from stage `tokenize`); a shard is closed before a document
 would push it past `max_tokens_per_shard` (a single longer document gets a shard of its own).
 
-Writing: the driver streams the sorted rows (iter_batches, one block in memory at a time) into
-one writer, which is fine at this scale: it writes ~200 M tokens/s (measured, 20 M tokens), while
-Ray's global sort of the same rows took ~10 s on 2 busy cores and is what grows. A parallel
-writer would cut the sorted dataset into ranges of cumulative token count (prefix sums of
-token_count per sorted block, computed by Ray), give each range to a task that writes its own
-shards named by range, and have the driver only gather the per-shard facts into the manifest.
+Cutting and writing (issue 16: nothing per token on the driver). Each folder's sequences, in that
+order, are cut into ranges of `range_tokens` tokens (a sequence belongs to the range its first
+token falls in, counted from the start of the folder); the sequences of a range are packed into
+shards as above, and the shards are numbered per folder across its ranges (`<prefix>_00000`, ...).
+So shards depend only on the data and the config: never on Ray's blocks, CPUs or nodes. A folder
+of at most `range_tokens` tokens is one range, which gives exactly the shards one sequential
+writer gives; a longer one gets one shorter shard at the end of each range (at most 1 in
+RANGE_SHARDS by default). On Ray: tasks read the sorted blocks and return each block's runs of one
+folder (rows, tokens; the per-row lengths stay in the object store); the driver adds the runs up
+into each folder's token offsets and ranges; a task per range plans its shards from the lengths;
+the driver numbers them; a task per range writes its shards (each `.bin`/`.idx` written whole:
+renamed into place, or uploaded in one put) and returns their facts; the mix totals are summed by
+a Ray reduction. The driver then writes `manifest.json` from the facts.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from pipeline import storage
 from pipeline.mix.keys import seeded_keys
-from pipeline.ray_ops import sort_rows
-from pipeline.shard_set import ShardSet, flat_and_lengths
+from pipeline.ray_ops import PieceReader, fetch_block, ordered_blocks, pieces_of, remote, sort_rows, sum_tables, tree_reduce
+from pipeline.shard_set import ShardWriter, flat_and_lengths, label_sums, list_lengths, pack
 from pipeline.stage import Resources, SinkStage, StageConfig
 
 log = logging.getLogger(__name__)
@@ -45,11 +51,16 @@ log = logging.getLogger(__name__)
 # temporary sort columns; they never leave this stage
 FOLDER, KEY, COPY = "_shard_folder", "_shard_key", "_shard_copy"
 ANNEAL = "anneal"  # folder of the annealing set
+# default range of one writer task: this many full shards (16 GiB of int32 tokens at the default
+# shard size), so at most 1 shard in 16 is cut short by a range end
+RANGE_SHARDS = 16
 
 
 class ShardConfig(StageConfig):
     # 2^28 int32 tokens = 1 GiB .bin files: few files per run, each quick to copy and checksum
     max_tokens_per_shard: int = Field(2**28, ge=1)
+    # tokens of a folder one Ray task writes (see the module docstring); null: RANGE_SHARDS shards
+    range_tokens: int | None = Field(None, ge=1)
     # file names: <prefix>_00000.bin / .idx
     prefix: str = Field("shard", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     # the tokenizer whose ids the documents hold (stage `tokenize`): vocab size, dtype, EOT id
@@ -57,6 +68,13 @@ class ShardConfig(StageConfig):
     # every document must end with the tokenizer's EOT: packed Megatron samples have no other
     # document boundary (set false only if stage `tokenize` runs with append_eos: false)
     require_eot: bool = True
+
+    @model_validator(mode="after")
+    def _range_holds_a_shard(self):
+        if self.range_tokens is not None and self.range_tokens < self.max_tokens_per_shard:
+            raise ValueError(f"range_tokens {self.range_tokens} < max_tokens_per_shard {self.max_tokens_per_shard}: "
+                             "a range must hold at least one full shard")
+        return self
 
 
 class InvalidShardInput(ValueError):
@@ -149,22 +167,40 @@ class _PrepareBatch:
         return problems
 
 
+TOTALS_KEYS = ["kind", "key"]
+
+
+def _totals_of(table: pa.Table, lengths: np.ndarray) -> pa.Table:
+    """What one piece of a main (non-anneal) folder adds to the mix report: tokens per bucket,
+    language and topic; sequences and documents (copy 0) of its bucket (one folder: one bucket)."""
+    documents = int(pc.sum(pc.equal(table.column(COPY), 0)).as_py() or 0)
+    rows = []
+    for kind, column in (("buckets", "bucket"), ("languages", "language"), ("topics", "topic")):
+        counted = kind == "buckets"
+        rows += [(kind, key, n, table.num_rows if counted else 0, documents if counted else 0)
+                 for key, n in label_sums(table.column(column), lengths, "unknown").items()]
+    names = [*TOTALS_KEYS, "tokens", "sequences", "documents"]
+    types = [pa.string(), pa.string(), pa.int64(), pa.int64(), pa.int64()]
+    return pa.table([pa.array([r[i] for r in rows], t) for i, t in enumerate(types)], names=names)
+
+
+def _sum_totals(parts: list[pa.Table]) -> pa.Table:
+    """Combine step of the totals (a Ray reduction: pipeline/ray_ops.py tree_reduce)."""
+    return sum_tables(parts, TOTALS_KEYS)
+
+
 class _Totals:
     """What the main (non-anneal) shards hold, per bucket, language and topic: the mix report."""
 
-    def __init__(self):
-        self.tokens = {"buckets": Counter(), "languages": Counter(), "topics": Counter()}
-        self.sequences: Counter = Counter()
-        self.documents: Counter = Counter()
-
-    def add(self, batch: pa.Table, lengths: np.ndarray) -> None:
-        for name, column in (("buckets", "bucket"), ("languages", "language"), ("topics", "topic")):
-            sums = pa.table({"k": pc.fill_null(batch.column(column), "unknown"), "n": pa.array(lengths)})
-            sums = sums.group_by("k").aggregate([("n", "sum")])
-            self.tokens[name].update(dict(zip(sums.column("k").to_pylist(), sums.column("n_sum").to_pylist())))
-        bucket = batch.column("bucket")[0].as_py()  # one folder, so one bucket per call
-        self.sequences[bucket] += batch.num_rows
-        self.documents[bucket] += int(pc.sum(pc.equal(batch.column(COPY), 0)).as_py() or 0)
+    def __init__(self, table: pa.Table | None):
+        self.tokens: dict[str, dict[str, int]] = {"buckets": {}, "languages": {}, "topics": {}}
+        self.sequences: dict[str, int] = {}
+        self.documents: dict[str, int] = {}
+        rows = table.to_pylist() if table is not None else []  # one row per bucket, language and topic
+        for r in rows:
+            self.tokens[r["kind"]][r["key"]] = r["tokens"]
+            if r["kind"] == "buckets":
+                self.sequences[r["key"]], self.documents[r["key"]] = r["sequences"], r["documents"]
 
     def report(self) -> dict:
         out = {}
@@ -172,8 +208,81 @@ class _Totals:
             total = sum(counter.values())
             out[name] = {k: {"tokens": n, "share": n / total} for k, n in sorted(counter.items())}
         for b, v in out["buckets"].items():
-            v.update(documents=self.documents[b], sequences=self.sequences[b])
+            v.update(documents=self.documents.get(b, 0), sequences=self.sequences.get(b, 0))
         return out
+
+
+# --------------------------------------------------------------------------- Ray tasks
+
+
+def _block_runs(block) -> tuple[list[tuple[str, int, int, int]], np.ndarray]:
+    """Ray task, per sorted block: its runs of one folder as (folder, first row, end row, tokens)
+    (small: to the driver), and every row's sequence length (stays in the object store)."""
+    table = fetch_block(block)
+    lengths = list_lengths(table.column("tokens")).astype(np.int32)  # 4 bytes a sequence in the object store
+    folders = table.column(FOLDER).combine_chunks() if table.num_rows else pa.array([], pa.string())
+    starts = [0]
+    if table.num_rows > 1:
+        starts += (np.flatnonzero(pc.not_equal(folders[1:], folders[:-1]).to_numpy(zero_copy_only=False)) + 1).tolist()
+    ends = starts[1:] + [table.num_rows]
+    runs = [(folders[a].as_py(), a, b, int(lengths[a:b].sum())) for a, b in zip(starts, ends) if b > a]
+    return runs, lengths
+
+
+def _plan_range(range_no: int, range_tokens: int, max_tokens: int, pieces: list[tuple[int, int, int, int]],
+                *lengths: np.ndarray) -> list[dict]:
+    """Ray task, per (folder, range): the range's shards as pieces (block, first row, end row) of
+    the sorted blocks. `pieces` (block, first, end, token offset of `first` in the folder) cover
+    the range; a sequence belongs to the range its first token falls in."""
+    lo, hi = range_no * range_tokens, (range_no + 1) * range_tokens
+    segments, seg_lengths = [], []
+    for (b, first, end, offset), lens in zip(pieces, lengths):
+        own = lens[first:end]
+        starts = offset + np.concatenate([[0], np.cumsum(own)[:-1]]) if own.size else own
+        mine = np.flatnonzero((starts >= lo) & (starts < hi))
+        if mine.size:
+            a, z = int(mine[0]), int(mine[-1]) + 1
+            segments.append((b, first + a, first + z))
+            seg_lengths.append(own[a:z])
+    if not segments:
+        return []
+    lengths_all = np.concatenate(seg_lengths)
+    sizes = [z - a for _, a, z in segments]
+    plan = []
+    for a, z in pack(lengths_all, max_tokens):
+        parts = [(segments[s][0], segments[s][1] + x, segments[s][1] + y) for s, x, y in pieces_of(sizes, a, z)]
+        plan.append({"pieces": parts, "documents": z - a, "tokens": int(lengths_all[a:z].sum())})
+    return plan
+
+
+def _write_range(folder_loc: str, names: list[str], plan: list[dict], blocks: dict, dtype: str,
+                 count_totals: bool) -> tuple[list[dict], pa.Table]:
+    """Ray task, per (folder, range): write the range's shards, each whole (`ShardWriter`);
+    returns their facts (small, to the driver) and the range's totals for the mix report (to the
+    reduction)."""
+    reader = PieceReader(blocks)
+    facts, totals = [], []
+    for name, shard in zip(names, plan):
+        writer = ShardWriter(storage.join(folder_loc, name), np.dtype(dtype))
+        try:
+            for piece in shard["pieces"]:
+                rows = reader.rows(piece)
+                lengths = writer.add(rows)
+                if count_totals:
+                    totals.append(_totals_of(rows, lengths))
+            facts.append(writer.close())
+        except BaseException:
+            writer.abort()
+            raise
+    return facts, _sum_totals(totals)
+
+
+@dataclass
+class _Written:
+    shards: dict[str, list[dict]]  # folder -> facts of its shards, in order
+    totals: _Totals
+    tasks: int  # writer tasks
+    ranged: bool  # some folder spans more than one range
 
 
 class WriteShards(SinkStage):
@@ -192,55 +301,86 @@ class WriteShards(SinkStage):
         dtype = optimal_dtype(spec.n_vocab)
         prep = _PrepareBatch(seed, spec.n_vocab, spec.eot_id if self.config.require_eot else None)
         keyed = ds.map_batches(prep, batch_format="pyarrow", zero_copy_batch=True)
-        ordered = sort_rows(keyed, [FOLDER, KEY, "id", COPY])
+        blocks = ordered_blocks(sort_rows(keyed, [FOLDER, KEY, "id", COPY]))  # InvalidShardInput stops it here
 
-        out = os.path.join(self.ctx.output_dir, "shards")
-        # write into a fresh folder, then swap it in: a rerun never mixes shards of two runs
-        tmp = f"{out}.{uuid.uuid4().hex}.tmp"
-        os.makedirs(tmp)
-        sets: dict[str, ShardSet] = {}
-        totals = _Totals()
+        out = storage.join(self.ctx.output_dir, "shards")
+        manifest_loc = storage.join(self.ctx.output_dir, "manifest.json")
+        # a rerun never mixes shards of two runs: the manifest goes first (a manifest always
+        # describes the shards beside it), then the old shards; the new manifest comes last
+        if storage.exists(manifest_loc):
+            storage.remove(manifest_loc)
+        storage.reset_dir(out)
         try:
-            for batch in ordered.iter_batches(batch_format="pyarrow", batch_size=4096):
-                for folder in sorted(set(batch.column(FOLDER).to_pylist())):
-                    part = batch.filter(pc.equal(batch.column(FOLDER), folder))
-                    if folder not in sets:
-                        for done in sets.values():  # sorted by folder: earlier folders are complete
-                            done.close_current()
-                        sets[folder] = ShardSet(os.path.join(tmp, folder), self.config.prefix,
-                                                self.config.max_tokens_per_shard, dtype)
-                    flat, lengths = flat_and_lengths(part.column("tokens"))
-                    sets[folder].add_batch(flat, lengths, part.column("bucket").to_pylist())
-                    if folder != ANNEAL:
-                        totals.add(part, lengths)
-            for shard_set in sets.values():
-                shard_set.close_current()
+            written = self._write_shards(blocks, out, dtype)
         except BaseException:
-            for shard_set in sets.values():
-                shard_set.abort()
-            shutil.rmtree(tmp, ignore_errors=True)
+            storage.rmtree(out)
             raise
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-        manifest = self._manifest(spec, dtype, seed, sets, totals)
-        path = os.path.join(self.ctx.output_dir, "manifest.json")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(path + ".tmp", path)
+        totals = written.totals
+        manifest = self._manifest(spec, dtype, seed, written)
+        storage.write_text(manifest_loc, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         t = manifest["totals"]
-        log.info("shard: %d sequences, %d tokens in %d shards under %s", t["documents"], t["tokens"], t["shards"], out)
+        log.info("shard: %d sequences, %d tokens in %d shards under %s (%d writer tasks over %d sorted blocks)",
+                 t["documents"], t["tokens"], t["shards"], out, written.tasks, len(blocks))
         facts = {"shards": t["shards"], "documents": t["documents"], "tokens": t["tokens"], "manifest": "manifest.json"}
         if manifest["buckets"]:
             facts["mix"] = totals.report()
             facts["mix"]["anneal"] = manifest["anneal"]["totals"]
         return facts
 
-    def _manifest(self, spec, dtype, seed: int, sets: dict[str, ShardSet], totals: _Totals) -> dict:
+    def range_tokens(self) -> int:
+        return self.config.range_tokens or RANGE_SHARDS * self.config.max_tokens_per_shard
+
+    def _write_shards(self, blocks: list, out: str, dtype) -> "_Written":
+        """Cut every folder's sorted sequences into ranges of `range_tokens` (by the folder's
+        cumulative token count, from per-block sums) and have one Ray task write each range's
+        shards. The driver handles per block a few (folder, rows, tokens) runs, per range its
+        plan (pieces per shard) and per shard its facts; never a row or a token."""
+        import ray
+
+        if not blocks:
+            return _Written({}, _Totals(None), 0, False)
+        span, max_tokens = self.range_tokens(), self.config.max_tokens_per_shard
+        runs_refs, length_refs = zip(*(remote(_block_runs, num_returns=2).remote(b) for b in blocks))
+        # (folder, range) -> [(block, first row, end row, token offset in the folder)], in order
+        ranges: dict[tuple[str, int], list] = {}
+        offset: dict[str, int] = {}
+        for b, runs in enumerate(ray.get(list(runs_refs))):
+            for folder, first, end, tokens in runs:
+                o = offset.get(folder, 0)
+                for r in range(o // span, (o + tokens - 1) // span + 1):
+                    ranges.setdefault((folder, r), []).append((b, first, end, o))
+                offset[folder] = o + tokens
+        keys = sorted(ranges)
+        plans = ray.get([remote(_plan_range).remote(r, span, max_tokens, ranges[(f, r)],
+                                                    *(length_refs[p[0]] for p in ranges[(f, r)]))
+                         for f, r in keys])
+        # shards are numbered per folder across its ranges: <prefix>_00000, _00001, ...
+        fact_refs, total_refs, numbered = [], [], {}
+        for (folder, _), plan in zip(keys, plans):
+            if not plan:
+                continue
+            first = numbered.get(folder, 0)
+            numbered[folder] = first + len(plan)
+            names = [f"{self.config.prefix}_{first + k:05d}" for k in range(len(plan))]
+            used = {p[0] for shard in plan for p in shard["pieces"]}
+            facts_ref, totals_ref = remote(_write_range, num_returns=2).remote(
+                storage.join(out, folder) if folder else out, names, plan, {b: blocks[b] for b in used},
+                np.dtype(dtype).name, folder != ANNEAL)
+            fact_refs.append((folder, facts_ref))
+            total_refs.append(totals_ref)
+        shards: dict[str, list[dict]] = {}
+        for (folder, _), facts in zip(fact_refs, ray.get([r for _, r in fact_refs])):
+            shards.setdefault(folder, []).extend(facts)
+        totals = _Totals(ray.get(tree_reduce(total_refs, _sum_totals)))
+        return _Written(shards, totals, len(fact_refs), any(r > 0 for _, r in keys))
+
+    def _manifest(self, spec, dtype, seed: int, written: "_Written") -> dict:
+        sets, totals = written.shards, written.totals
+
         def entries(folder: str) -> list[dict]:
             base = f"shards/{folder}/" if folder else "shards/"
             return [{**s, "bin": base + s["bin"], "idx": base + s["idx"], "prefix": base + s["bin"][:-4],
-                     "bucket": folder or None} for s in sets[folder].shards]
+                     "bucket": folder or None} for s in sets[folder]]
 
         def summed(shards: list[dict]) -> dict:
             return {"shards": len(shards), "documents": sum(s["documents"] for s in shards),
@@ -252,7 +392,7 @@ class WriteShards(SinkStage):
         buckets = {}
         for f in sorted(x for x in sets if x and x != ANNEAL):
             b = summed(entries(f))
-            b["unique_documents"] = totals.documents[f]
+            b["unique_documents"] = totals.documents.get(f, 0)
             b["share"] = b["tokens"] / main_totals["tokens"] if main_totals["tokens"] else 0.0
             buckets[f] = b
         anneal_totals = summed(anneal)
@@ -266,6 +406,8 @@ class WriteShards(SinkStage):
             "seed": seed,
             "order": "per folder, ascending (xxh64(utf-8 id, seed; copy k > 0: salt copy:k), id, copy)",
             "max_tokens_per_shard": self.config.max_tokens_per_shard,
+            # only where a folder spans several ranges (the manifest of a one-range run is unchanged)
+            **({"range_tokens": self.range_tokens()} if written.ranged else {}),
             "shards": main,
             "totals": main_totals,
             "buckets": buckets,

@@ -1,14 +1,12 @@
 """Checks shared by the end-to-end tests: the ledger balances and the shards decode to exactly the
-kept documents' texts."""
+kept documents' texts. Outputs are read through pipeline/storage.py, so `out` may be an s3:// URI."""
 from __future__ import annotations
 
-import glob
-import json
-import os
 from collections import Counter
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 
+from pipeline import stage_io, storage
 from pipeline.assets import llama3_tokenizer_json
 from pipeline.config import load_config
 from pipeline.ledger import build_summary
@@ -28,16 +26,20 @@ def run_pipeline(config_path: str, out: str, overrides: dict | None = None) -> d
     return build_summary(out, outcomes)
 
 
+def _read_folder(folder: str) -> pa.Table:
+    return pa.concat_tables([stage_io.read_parquet(f) for f in stage_io.parquet_files(folder)])
+
+
 def ledger(out: str) -> dict[str, dict]:
-    rows = pq.read_table(os.path.join(out, "ledger")).to_pylist()
+    rows = _read_folder(storage.join(out, "ledger")).to_pylist()
     assert len(rows) == len({r["record_id"] for r in rows}), "a record id is in the ledger twice"
     return {r["record_id"]: r for r in rows}
 
 
 def final_kept_rows(out: str) -> list[dict]:
-    stage_dirs = sorted(glob.glob(os.path.join(out, "stages", "*")))
-    kept_dirs = [os.path.join(d, "kept") for d in stage_dirs if os.path.isdir(os.path.join(d, "kept"))]
-    table = pq.read_table(kept_dirs[-1])
+    found = storage.listdir(storage.join(out, "stages"), ".parquet", recursive=True)  # stages/NN-name/...
+    kept_dirs = sorted({storage.dirname(f) for f in found if storage.basename(storage.dirname(f)) == "kept"})
+    table = _read_folder(kept_dirs[-1])
     columns = ["id", "text"] + (["repeats"] if "repeats" in table.column_names else [])
     return table.select(columns).to_pylist()
 
@@ -51,8 +53,10 @@ def final_kept_texts(out: str) -> list[str]:
     return texts
 
 
-def megatron_core_reader(prefix: str):
-    """megatron-core's own IndexedDataset on a shard, where megatron-core is installed (dev)."""
+def megatron_core_reader(prefix: str | None):
+    """megatron-core's own IndexedDataset on a local shard, where megatron-core is installed (dev)."""
+    if prefix is None:
+        return None
     try:
         from megatron.core.datasets.indexed_dataset import IndexedDataset
     except ImportError:
@@ -65,12 +69,12 @@ def decoded_shard_texts(out: str) -> list[str]:
 
     tok = Tokenizer.from_file(str(llama3_tokenizer_json()))
     eot = tok.token_to_id("<|end_of_text|>")
-    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    manifest = storage.read_json(storage.join(out, "manifest.json"))
     texts = []
     for shard in manifest["shards"]:
-        reader = MegatronReader(os.path.join(out, shard["prefix"]))
+        reader = MegatronReader(storage.join(out, shard["prefix"]))
         assert len(reader) == shard["documents"]
-        megatron = megatron_core_reader(os.path.join(out, shard["prefix"]))
+        megatron = megatron_core_reader(reader.prefix if not storage.is_uri(out) else None)
         for i in range(len(reader)):
             ids = reader[i].tolist()
             if megatron is not None:

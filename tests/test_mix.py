@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.mix.keys import seeded_keys
 from pipeline.mix.stage import PLAN_FILE, Mix
+from pipeline.runner import run_global
 from pipeline.schema import documents_from_rows
 from pipeline.stage import RunContext
 
@@ -37,7 +38,7 @@ def _dataset(rows, blocks=4):
 def _run(tmp_path, rows, blocks=4, seed=SEED, name="mix", **config):
     stage_dir = tmp_path / name
     ctx = RunContext(output_dir=str(tmp_path), stage_dir=str(stage_dir), seed=seed)
-    kept = Mix(Mix.Config(**config), ctx).run(_dataset(rows, blocks)).take_all()
+    kept = run_global(Mix(Mix.Config(**config), ctx), _dataset(rows, blocks)).take_all()
     dropped = pq.read_table(stage_dir / "dropped").to_pylist() if (stage_dir / "dropped").exists() else []
     return kept, dropped, json.loads((stage_dir / "decision" / PLAN_FILE).read_text())
 

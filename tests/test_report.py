@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections import Counter, defaultdict
 from html.parser import HTMLParser
 
@@ -215,6 +216,19 @@ def test_report_is_deterministic_and_location_free(run, tmp_path):
     shutil.copytree(run["out"], moved)
     os.remove(moved / "report.html")
     assert open(write_report(str(moved)), "rb").read() == first
+
+
+def test_report_without_ray_is_the_same(run, tmp_path):
+    """`python -m pipeline.report` (no Ray: the partial results computed in-process) writes the
+    bytes the run's report (Ray tasks and reductions) wrote."""
+    moved = tmp_path / "copy"
+    shutil.copytree(run["out"], moved)
+    os.remove(moved / "report.html")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "pipeline.report", str(moved)], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (moved / "report.html").read_bytes() == open(run["path"], "rb").read()
 
 
 def test_renders_in_headless_chromium(run, tmp_path):

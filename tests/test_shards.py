@@ -144,6 +144,56 @@ def test_config_rejects_bad_values():
         WriteShards.Config(max_tokens_per_shard=0)
     with pytest.raises(Exception):
         WriteShards.Config(prefix="../escape")
+    with pytest.raises(Exception, match="at least one full shard"):
+        WriteShards.Config(max_tokens_per_shard=100, range_tokens=99)
+
+
+def _expected_shards(rows, seed, max_tokens, range_tokens):
+    """The documented cut, computed here row by row: the seeded order; a document belongs to the
+    range its first token falls in; within a range, a shard closes before a document would push
+    it past max_tokens."""
+    order = sorted(rows, key=lambda r: (xxhash.xxh64_intdigest(r["id"].encode(), seed=seed), r["id"]))
+    shards, start, previous_range = [], 0, None
+    for r in order:
+        n = len(r["tokens"])
+        this_range = start // range_tokens
+        if not shards or this_range != previous_range or (sum(map(len, shards[-1])) + n > max_tokens and shards[-1]):
+            shards.append([])
+        shards[-1].append(r["tokens"])
+        start, previous_range = start + n, this_range
+    return shards
+
+
+def test_ranges_cut_each_folder_by_cumulative_tokens(ray_local, tmp_path):
+    rows = _docs(90, seed=3)
+    out, facts, manifest = _write(tmp_path, rows, seed=5, max_tokens_per_shard=100, range_tokens=250)
+    expected = _expected_shards(rows, 5, 100, 250)
+    assert sum(len(r["tokens"]) for r in rows) > 3 * 250  # several ranges
+    assert [s["documents"] for s in manifest["shards"]] == [len(s) for s in expected]
+    assert [[list(x) for x in MegatronReader(out / s["prefix"])] for s in manifest["shards"]] == expected
+    # numbered across the ranges, the range size stated
+    assert [s["prefix"] for s in manifest["shards"]] == [f"shards/shard_{k:05d}" for k in range(len(expected))]
+    assert manifest["range_tokens"] == 250 and facts["shards"] == len(expected)
+
+
+def test_one_block_and_many_blocks_give_identical_bytes(ray_local, tmp_path, monkeypatch):
+    """Shards and manifest depend on the data and the config only: one block sorted by one task,
+    or several blocks through Ray's sort, cut into several ranges per folder."""
+    from pipeline import ray_ops, shards
+    from tests.sink_fixtures import count_blocks, mixed_rows, output_files, write_shards
+
+    seen = count_blocks(monkeypatch, shards)
+    rows = mixed_rows(300)
+    config = {"max_tokens_per_shard": 150, "range_tokens": 450}
+    write_shards(str(tmp_path / "one"), rows, blocks=1, **config)
+    monkeypatch.setattr(ray_ops, "SMALL_BYTES", 0)  # Ray's sort: a key range per block
+    write_shards(str(tmp_path / "many"), rows[::-1], blocks=6, **config)
+    assert seen[0] == 1 and seen[1] > 1, seen
+    one, many = output_files(str(tmp_path / "one"), "shards"), output_files(str(tmp_path / "many"), "shards")
+    assert one == many
+    manifest = json.loads(one["manifest.json"])
+    assert manifest["range_tokens"] == 450
+    assert all(b["tokens"] > 3 * 450 for b in manifest["buckets"].values())  # every folder spans ranges
 
 
 def test_check_names_every_kind_of_bad_document():

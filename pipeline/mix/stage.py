@@ -15,9 +15,7 @@ is built; the copies and the annealing set are applied in the pass after the pla
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 from typing import Annotated
 
 import numpy as np
@@ -25,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from pipeline import storage
 from pipeline.mix.buckets import BUCKETS, SCORE_COLUMNS
 from pipeline.mix.cuts import KEYED_SCHEMA, Cut, CutResult, find_cuts
 from pipeline.mix.keys import descending_score_keys, seeded_keys
@@ -249,11 +248,7 @@ class Mix(GlobalStage):
                            "documents": r.documents, "eligible_documents": r.total_documents}
                        for b, r in sorted(anneal.items())},
         }
-        os.makedirs(self.ctx.decision_dir, exist_ok=True)
-        path = os.path.join(self.ctx.decision_dir, PLAN_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(facts, f, indent=2, sort_keys=True)
-        os.replace(path + ".tmp", path)
+        storage.write_json(storage.join(self.ctx.decision_dir, PLAN_FILE), facts)
         log.info("mix: %s tokens planned; realised %s", round(plan.total_tokens),
                  {b: (round(v["tokens"]), round(v["share"], 4)) for b, v in sorted(realised.items())})
 

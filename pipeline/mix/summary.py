@@ -3,18 +3,16 @@ repetition factors, the annealing set and every unmet target with its shortfall.
 mix stage's plan (<stage dir>/decision/mix.json) and the shard stage's facts (what it wrote)."""
 from __future__ import annotations
 
-import json
-import os
-
+from pipeline import storage
 from pipeline.mix.stage import PLAN_FILE
 
 
 def _load_plan(outcomes) -> dict | None:
     for o in outcomes:
-        path = os.path.join(o.stage_dir, "decision", PLAN_FILE)
-        if o.name == "mix" and os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
+        if o.name == "mix":
+            plan = storage.read_json(storage.join(o.stage_dir, "decision", PLAN_FILE))
+            if plan is not None:
+                return plan
     return None
 
 
