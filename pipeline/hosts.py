@@ -58,10 +58,19 @@ class StageHost:
         return os.getpid()
 
 
+# what one worker process takes before any stage's own lists or models (Python, pyarrow, Ray):
+# a stage's declared memory includes it, so fused stages share it once (measured worker peaks
+# 160-1,070 MB, bench/stage_scaling.py)
+PROCESS_BASE_GB = 0.5
+
+
 def host_shape(stages: list) -> dict:
-    """Ray resources of one host for a pass of `stages` (stage classes or instances)."""
+    """Ray resources of one host for a pass of `stages` (stage classes or instances): the most
+    CPUs and GPUs any of them declares; memory, the largest declaration plus what the others
+    declare beyond a process's base (all are loaded at once in one process)."""
     res = [s.resources for s in stages]
-    memory = sum(r.memory_gb or 0 for r in res)
+    declared = sorted((r.memory_gb or 0 for r in res), reverse=True)
+    memory = declared[0] + sum(max(m - PROCESS_BASE_GB, 0) for m in declared[1:]) if declared else 0
     shape = {"num_cpus": max(r.num_cpus for r in res), "num_gpus": max(r.num_gpus for r in res)}
     if memory:
         shape["memory"] = int(memory * 2**30)

@@ -111,13 +111,13 @@ def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
     return map_stages(ds, [stage])
 
 
-def run_pass_units(pool: HostPool, spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> None:
+def run_pass_units(pool: HostPool, spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> list[dict]:
     """Run a pass's pending units on stage hosts that reserve what its stages declare, with a
-    live progress line."""
+    live progress line; returns the units' commits."""
     limits = [s.resources.concurrency for s in stages if s.resources.concurrency]
     progress = PassProgress("+".join(spec.names), len(pending))
     try:
-        pool.run(spec, pending, min(limits) if limits else None, progress)
+        return pool.run(spec, pending, min(limits) if limits else None, progress)
     finally:
         progress.close()
 
@@ -197,11 +197,18 @@ def run_one_stage(stage: Stage, ds, files: list[str] | None, rows_in: int | None
     return kept_ds, markers[0]
 
 
-def pass_markers(stages: list[Stage], rows_in: int | None, seconds: float) -> list[dict]:
+def pass_markers(stages: list[Stage], rows_in: int | None, seconds: float, fresh: list[dict] | None = None,
+                 names: list[str] | None = None) -> list[dict]:
     """Each stage's marker after a pass, from the unit commits alone (each records what the unit
-    read, kept and dropped per stage): one listing and one small read per unit, no footers."""
+    read, kept and dropped per stage): those this run's hosts returned (`fresh`), and only for
+    the rest of `names` (committed by an interrupted earlier run) a read each; no footers."""
     last = stages[-1]
-    units = stage_io.unit_markers(last.ctx.stage_dir)
+    if fresh is None or names is None:
+        units = stage_io.unit_markers(last.ctx.stage_dir)
+    else:
+        have = {u["unit"] for u in fresh}
+        earlier = [stage_io.read_unit(last.ctx.stage_dir, n) for n in names if n not in have]
+        units = fresh + earlier
     first = sum(u["rows_in"] for u in units)  # what the source kept, or what the pass read
 
     def dropped_by(stage: Stage) -> int:
@@ -371,11 +378,11 @@ class Runner:
             )
             units = pass_units(spec, self.files, self.inputs)
             pending = pending_units(stages, units, spec.key, self.resume)
-            run_pass_units(self.pool, spec, stages, pending)
+            fresh = run_pass_units(self.pool, spec, stages, pending)
             log.info("stage %s: %d units run, %d committed earlier", step.names, len(pending), len(units) - len(pending))
-            if not stage_io.parquet_files(last.ctx.kept_dir):  # no input at all: the next stage still reads a schema
+            if not units:  # no input at all: the next stage still reads a schema
                 stage_io.write_kept_empty(last.ctx.kept_dir)
-            markers = pass_markers(stages, self.rows_in, round(time.perf_counter() - t0, 3))
+            markers = pass_markers(stages, self.rows_in, round(time.perf_counter() - t0, 3), fresh, [u for u, _ in units])
             for m, (index, _, _) in zip(markers, step.items):
                 self._add_decision(m, index)
         self._record(step, markers, skipped)

@@ -178,27 +178,51 @@ class SinkStage(Stage):
 
 
 _UNIT = threading.local()
+# a unit's dropped rows are buffered per stage and written as one file at the unit's end (one per
+# batch made ~100 M files a pass at Common Crawl scale); past this many bytes a part is written early
+DROP_BUFFER_BYTES = 64 * 2**20
 
 
 @contextmanager
 def unit_scope(unit: str):
-    """Dropped files written inside the block carry the work unit's name (`part-<unit>--<hash>`),
-    so a resumed pass can clear what a unit that never committed left behind; the block yields
-    the rows dropped per dropped/ folder, which the unit's commit records (the driver then sums
-    commits instead of reading every dropped file's footer)."""
-    _UNIT.name, _UNIT.counts = unit, {}
+    """Inside the block, dropped rows are buffered per dropped/ folder and written when the block
+    ends normally, as `part-<unit>--<hash>.parquet` (the unit's name: a resumed pass clears what a
+    unit that never committed left behind); nothing is written when it raises. Yields the rows
+    dropped per dropped/ folder, which the unit's commit records (the driver sums commits instead
+    of reading every dropped file's footer)."""
+    _UNIT.name, _UNIT.counts, _UNIT.pending = unit, {}, {}
     try:
         yield _UNIT.counts
+        for folder in list(_UNIT.pending):
+            _flush_drops(folder)
     finally:
-        _UNIT.name, _UNIT.counts = None, None
+        _UNIT.name, _UNIT.counts, _UNIT.pending = None, None, None
 
 
 def unit_drop_prefix(unit: str) -> str:
     return f"part-{unit}--"
 
 
+def _write_drops(dropped_dir: str, tables: list[pa.Table], unit: str | None) -> None:
+    dropped = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    h = xxhash.xxh3_64()
+    for rid in dropped.column("id").to_pylist():
+        h.update(rid.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    name = f"{unit_drop_prefix(unit)}{h.hexdigest()}.parquet" if unit else f"part-{h.hexdigest()}.parquet"
+    with storage.atomic_path(storage.join(dropped_dir, name)) as path:
+        pq.write_table(dropped, path)
+
+
+def _flush_drops(dropped_dir: str) -> None:
+    tables = _UNIT.pending.pop(dropped_dir, None)
+    if tables:
+        _write_drops(dropped_dir, tables, _UNIT.name)
+
+
 class DropWriter:
-    """Writes dropped records of one stage as parquet files named by their content, atomically."""
+    """Writes dropped records of one stage as parquet files named by their content, atomically:
+    inside a work unit one file per unit (`unit_scope`), else one per call."""
 
     def __init__(self, dropped_dir: str):
         self.dropped_dir = dropped_dir
@@ -207,18 +231,16 @@ class DropWriter:
         if dropped.num_rows == 0:
             return
         dropped = conform(dropped, DROPPED_SCHEMA)
-        h = xxhash.xxh3_64()
-        for rid in dropped.column("id").to_pylist():
-            h.update(rid.encode("utf-8", "surrogatepass"))
-            h.update(b"\0")
-        unit = getattr(_UNIT, "name", None)
-        name = f"{unit_drop_prefix(unit)}{h.hexdigest()}.parquet" if unit else f"part-{h.hexdigest()}.parquet"
-        with storage.atomic_path(storage.join(self.dropped_dir, name)) as path:
-            pq.write_table(dropped, path)
-        if unit:
-            _UNIT.counts[self.dropped_dir] = _UNIT.counts.get(self.dropped_dir, 0) + dropped.num_rows
         for stage, reason in set(zip(dropped.column("stage").to_pylist(), dropped.column("reason").to_pylist())):
             log.debug("stage %s dropped records: %s", stage, reason)
+        if getattr(_UNIT, "name", None) is None:
+            _write_drops(self.dropped_dir, [dropped], None)
+            return
+        _UNIT.counts[self.dropped_dir] = _UNIT.counts.get(self.dropped_dir, 0) + dropped.num_rows
+        pending = _UNIT.pending.setdefault(self.dropped_dir, [])
+        pending.append(dropped)
+        if sum(t.nbytes for t in pending) >= DROP_BUFFER_BYTES:
+            _flush_drops(self.dropped_dir)
 
 
 class FusedMapUDF:

@@ -206,6 +206,13 @@ def committed_units(stage_dir: str, kept_dir: str) -> set[str]:
     return out
 
 
+def read_unit(stage_dir: str, unit: str) -> dict:
+    marker = _read_json(unit_marker_path(stage_dir, unit))
+    if marker is None:
+        raise RuntimeError(f"unit {unit} of {stage_dir} has no commit")
+    return marker
+
+
 def write_json_atomic(path: str, obj: dict) -> None:
     storage.write_json(path, obj)
 

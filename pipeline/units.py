@@ -77,14 +77,14 @@ def _identity(units: list[tuple[str, str]]) -> str:
     inputs it started on (an earlier stage recomputed since would have new files). Sizes come
     from one listing per folder, not a request per file."""
     sizes: dict[str, int] = {}
-    for folder in dict.fromkeys(storage.dirname(src) for _, src in units):
+    for folder in dict.fromkeys(storage.dirname(f) for _, src in units for f in unit_inputs(src)):
         try:
             sizes.update(storage.list_with_sizes(folder))
         except (OSError, NotADirectoryError):
             pass
     h = hashlib.sha256()
     for unit, src in units:
-        size = sizes.get(src, -1)
+        size = sum(sizes.get(f, -1) for f in unit_inputs(src))
         h.update(f"{unit}\0{src}\0{size}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:16]
 
@@ -152,7 +152,8 @@ class UnitWork:
         if self.source is not None:
             tables = (conform(t) for t in self.source.read_file(src))
         else:
-            tables = (pa.Table.from_batches([rb]) for rb in stage_io.parquet_file(src).iter_batches(batch_size=self.spec.out.batch_size))
+            tables = (pa.Table.from_batches([rb]) for f in unit_inputs(src)
+                      for rb in stage_io.parquet_file(f).iter_batches(batch_size=self.spec.out.batch_size))
         for table in tables:
             counter[0] += table.num_rows
             yield self.fused(table) if self.fused is not None else table
@@ -179,13 +180,46 @@ class UnitWork:
         facts = {"unit": unit, "input": src, "rows_in": counter[0], "kept": writer.rows, "parts": parts, "node": _node_id(),
                  "dropped": dropped, "cpu_s": round(time.process_time() - cpu0, 4)}
         stage_io.commit_unit(ctx.stage_dir, unit, facts)
-        return {"unit": unit, "rows_in": counter[0], "kept": writer.rows}
+        return facts
+
+
+# a map pass spreads small data over at least this many units (a constant, not the CPU count:
+# units, and so every output file, must be the same on any cluster shape)
+MIN_UNITS = 64
 
 
 def pass_units(spec: PassSpec, files: list[str] | None, inputs: list[str] | None) -> list[tuple[str, str]]:
     if spec.source is not None:
         return [(source_unit(i, f), f) for i, f in enumerate(files or [])]
-    return [(file_unit(f), f) for f in inputs or []]
+    return group_files(inputs or [], spec.part_bytes)
+
+
+def unit_inputs(src: str) -> list[str]:
+    """The input files of a unit (a map pass's unit may group several)."""
+    return src.split("\n")
+
+
+def group_files(files: list[str], unit_bytes: int | None) -> list[tuple[str, str]]:
+    """A map pass's units: consecutive kept files grouped up to `unit_bytes` of stored parquet.
+    After extraction a source's parts shrink 10-50x (HTML gone), so one unit per file would make
+    millions of small units per pass at Common Crawl scale. Small inputs are not grouped below
+    1/MIN_UNITS of their total, so they still spread over every worker. Groups follow from the
+    sorted names and stored sizes alone (files of deterministic content)."""
+    if not files or unit_bytes is None:
+        return [(file_unit(f), f) for f in files]
+    sizes: dict[str, int] = {}
+    for folder in dict.fromkeys(storage.dirname(f) for f in files):
+        sizes.update(storage.list_with_sizes(folder, ".parquet"))
+    target = min(unit_bytes, sum(sizes.get(f, 0) for f in files) / MIN_UNITS)
+    groups: list[list[str]] = []
+    held = 0
+    for f in files:
+        if not groups or held + sizes.get(f, 0) > target:
+            groups.append([])
+            held = 0
+        groups[-1].append(f)
+        held += sizes.get(f, 0)
+    return [(file_unit(g[0]) if len(g) == 1 else f"{file_unit(g[0])}-x{len(g)}", "\n".join(g)) for g in groups]
 
 
 def is_source_by_units(stage: Stage) -> bool:
