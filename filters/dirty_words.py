@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import Field
 
+from pipeline import storage
 from pipeline.assets import datatrove_assets_dir, shared_data_dir
 from pipeline.stage import Filter, Resources, StageConfig
 
@@ -28,12 +29,24 @@ log = logging.getLogger(__name__)
 _TOKEN_RE = re.compile(r"\w+(?:[-'’`&]\w+)*|[^\w\s]")
 
 
+def _local_lists(location: str) -> str:
+    """The lists folder as a local path: itself, or a node-local copy of an object-store folder
+    (a cluster whose nodes share no disk keeps the lists beside its data)."""
+    if not storage.is_uri(location):
+        return location
+    try:
+        return storage.local_dir(location)
+    except FileNotFoundError:
+        return location  # not there: setup says so (or falls back to English)
+
+
 def _default_lists_dir() -> str:
     return str(shared_data_dir() / "lists" / "ldnoobw")
 
 
 class DirtyWordsConfig(StageConfig):
-    # folder of LDNOOBW lists, one file per language named by its code, one entry per line
+    # folder of LDNOOBW lists, one file per language named by its code, one entry per line; a
+    # local path or an object-store URI (s3://bucket/lists/ldnoobw)
     lists_dir: str = Field(default_factory=_default_lists_dir)
     # drop when at least this many entries occur ... (C4: 1; 3 keeps pages that mention one or two
     # such words in passing: measured on weborganizer-topics, see tests/test_dirty_words.py)
@@ -137,7 +150,7 @@ class DirtyWords(Filter):
     Config = DirtyWordsConfig
 
     def setup(self) -> None:
-        d = Path(self.config.lists_dir)
+        d = Path(_local_lists(self.config.lists_dir))
         if not d.is_dir() and self.config.fallback_to_datatrove_english:
             fallback = datatrove_assets_dir() / "banned_words.txt"
             log.warning(

@@ -65,6 +65,12 @@ def cmd_run(args) -> int:
         print(f"input error: {e}", file=sys.stderr)
         return 2
     output = storage.abspath(args.output)
+    try:  # a missing bucket or denied access: say so now, naming it, not from a worker mid-run
+        storage.makedirs(output)
+        storage.write_json(storage.join(output, "_RUN.json"), {"config": str(args.config), "inputs": len(config.input_files())})
+    except (OSError, storage.StorageError) as e:
+        print(f"output error: cannot write to {output}: {e}", file=sys.stderr)
+        return 2
     # the report's plotting library loads while the workers run (the driver mostly waits on them)
     threading.Thread(target=_import_plotting, daemon=True).start()
     init_ray(config.run.ray_address, config.run.num_cpus, config.run.shuffle)

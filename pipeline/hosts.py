@@ -156,7 +156,7 @@ class HostPool:
         A unit whose host died, or that met a transient storage error past its own retries
         (an object store restarting), is redone, up to MAX_UNIT_ATTEMPTS times."""
         import ray
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import ActorUnschedulableError, RayActorError, RayTaskError
 
         self.start(host_shape([cls for cls, _, _ in spec.specs]))
         if not units:
@@ -180,8 +180,9 @@ class HostPool:
                         stats.append(ray.get(ref))
                         if progress is not None:
                             progress.unit_done(stats[-1])
-                    except (RayActorError, RayTaskError) as err:
-                        died = isinstance(err, RayActorError)
+                    except (RayActorError, ActorUnschedulableError, RayTaskError) as err:
+                        # unschedulable: a host placed on a node that was dying when it was made
+                        died = isinstance(err, (RayActorError, ActorUnschedulableError))
                         if not died and not _transient(err):
                             raise
                         attempts[unit] = attempts.get(unit, 0) + 1

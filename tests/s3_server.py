@@ -16,3 +16,16 @@ if not hasattr(seaweedfs_server, "SeaweedS3"):
 SeaweedS3 = seaweedfs_server.SeaweedS3
 weed_binary = seaweedfs_server.weed_binary
 split_uri = seaweedfs_server.split_uri
+
+
+def download_prefix(server, uri: str, local, keep=lambda rel: True) -> list[str]:
+    """Download every object under `uri` whose path relative to it passes `keep`; their paths."""
+    from pathlib import Path
+
+    got = []
+    for obj in server.list(uri):
+        rel = obj[len(uri.rstrip("/")) + 1:]
+        if keep(rel):
+            server.download(obj, Path(local) / rel)
+            got.append(rel)
+    return got

@@ -1,0 +1,107 @@
+"""Faults at scale (issue 16), input and output in an S3 bucket (SeaweedFS on loopback), each run
+compared byte for byte (shards, manifest, ledger) with one undisturbed local run:
+- a worker node of a two-node shared-nothing cluster is killed (its raylet and workers) while a
+  map pass runs: its stage hosts die, the pool shrinks to the head, their units are redone there,
+  and the run finishes;
+- the object store is killed and restarted mid-pass: storage retries ride out the outage (or a
+  unit is redone), and the run finishes;
+- a permanent error (a bucket that does not exist) stops the run with a message naming it."""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fault_tools import FAULT_PIPELINE, curate_cmd, curate_env, kill_group, output_digests, run_curate, split_demo, write_config
+from tests.ray_cluster import LocalCluster, can_isolate
+from tests.s3_server import download_prefix
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+PARTS = 16
+PASS_DIR = f"{FAULT_PIPELINE.index('tokenize'):02d}-tokenize"  # dedup-url's drops, extract .. tokenize
+
+
+@pytest.fixture(scope="module")
+def corpus(s3_server, tmp_path_factory):
+    """The demo cut into 16 WARC files, uploaded; the digests of an undisturbed local run."""
+    tmp = tmp_path_factory.mktemp("faults-s3")
+    files = split_demo(tmp / "in", PARTS)
+    uri = s3_server.create_bucket("faults")
+    for f in files:
+        s3_server.upload(f, f"{uri}/in/{Path(f).name}")
+    config = write_config(tmp, files, FAULT_PIPELINE)
+    r = run_curate(config, str(tmp / "ref"), tmp / "ref.log")
+    assert r.returncode == 0, (tmp / "ref.log").read_text()[-3000:]
+    return {"uri": uri, "config": config, "digests": output_digests(str(tmp / "ref"))}
+
+
+def start(config: str, input_glob: str, out: str, log: Path, env: dict) -> subprocess.Popen:
+    cmd = curate_cmd(config, out) + ["--input", input_glob]
+    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent,
+                            env=curate_env(env), start_new_session=True)
+
+
+def wait_for_units(s3, proc, prefix: str, at_least: int, timeout: float = 900) -> None:
+    deadline = time.time() + timeout
+    while len([o for o in s3.list(prefix) if o.endswith(".json")]) < at_least:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (rc {proc.returncode}) before {at_least} units committed under {prefix}")
+        if time.time() > deadline:
+            pytest.fail(f"fewer than {at_least} units committed under {prefix} within {timeout}s")
+        time.sleep(0.2)
+
+
+def finish(proc: subprocess.Popen, log: Path, timeout: float = 1200) -> None:
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        pytest.fail(f"the run did not finish: {log.read_text()[-4000:]}")
+    assert proc.returncode == 0, log.read_text()[-5000:]
+
+
+def digests(s3, out: str, into: Path) -> dict[str, str]:
+    download_prefix(s3, out, into, lambda rel: rel.startswith(("shards/", "ledger/")) or rel == "manifest.json")
+    return output_digests(str(into))
+
+
+@pytest.mark.timeout(2400)
+def test_worker_node_killed_mid_pass(s3_server, corpus, tmp_path):
+    if not can_isolate():
+        pytest.skip("cannot make a private mount namespace here (unshare --mount needs root)")
+    cluster = LocalCluster(tmp_path)
+    out = f"{corpus['uri']}/killed-node"
+    try:
+        cluster.add_node(num_cpus=1, head=True, env=s3_server.env)
+        cluster.add_node(num_cpus=1, isolated=True, env=s3_server.env)
+        cluster.wait_for_nodes(2)
+        env = {**s3_server.env, "RAY_AUTH_MODE": "token"}
+        config = write_config(tmp_path, ["unused"], FAULT_PIPELINE, run={"ray_address": cluster.address})
+        proc = start(config, f"{corpus['uri']}/in/*.warc.gz", out, tmp_path / "run.log", env)
+        wait_for_units(s3_server, proc, f"{out}/stages/{PASS_DIR}/units/", 2)
+        cluster.kill_node(1)
+        finish(proc, tmp_path / "run.log")
+    finally:
+        cluster.stop()
+    assert "stage host(s) left" in (tmp_path / "run.log").read_text() or "redone" in (tmp_path / "run.log").read_text()
+    assert digests(s3_server, out, tmp_path / "got") == corpus["digests"]
+
+
+@pytest.mark.timeout(1800)
+def test_object_store_restarted_mid_run(s3_server, corpus, tmp_path):
+    out = f"{corpus['uri']}/restarted"
+    proc = start(corpus["config"], f"{corpus['uri']}/in/*.warc.gz", out, tmp_path / "run.log", s3_server.env)
+    wait_for_units(s3_server, proc, f"{out}/stages/{PASS_DIR}/units/", 2)
+    s3_server.restart()
+    finish(proc, tmp_path / "run.log")
+    assert digests(s3_server, out, tmp_path / "got") == corpus["digests"]
+
+
+def test_missing_bucket_stops_with_its_name(s3_server, corpus, tmp_path):
+    r = subprocess.run(curate_cmd(corpus["config"], "s3://no-such-bucket-here/out") + ["--input", f"{corpus['uri']}/in/*.warc.gz"],
+                       capture_output=True, text=True, cwd=Path(__file__).parent.parent, env=curate_env(s3_server.env), timeout=600)
+    assert r.returncode != 0
+    assert "no-such-bucket-here" in r.stdout + r.stderr
