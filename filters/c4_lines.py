@@ -4,6 +4,10 @@ C4QualityFilter this way (with filter_no_terminal_punct=False).
 
 A separate stage because a Filter only decides: use `c4-quality` to judge pages on C4's rules and
 keep their text whole, `c4-lines` (instead of it, same config) to also remove the lines.
+
+Code and math pages (`domain-detect`) are judged with the config's `domains` overrides
+(filters/c4_quality.py) and keep their text whole: the line rules would take out short statements
+and every indentation.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import logging
 import pyarrow as pa
 
 from filters.c4_quality import C4QualityConfig, c4_page
+from filters.text_rules import domain_kinds
 from pipeline.schema import split_by_reason, with_column
 from pipeline.stage import MapStage, Resources
 
@@ -20,29 +25,32 @@ log = logging.getLogger(__name__)
 
 class C4LineFilter(MapStage):
     name = "c4-lines"
+    # `annotations` (the domain kind) is read when present: `reads` is what an input must have
     reads = ("text", "language")
     writes = ("text",)
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = C4QualityConfig
 
     def setup(self) -> None:
-        self._languages = set(self.config.languages) if self.config.languages is not None else None
+        self._configs = self.config.domain_configs()
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_languages"):
+        if not hasattr(self, "_configs"):
             self.setup()
         texts = batch.column("text").to_pylist()
         languages = batch.column("language").to_pylist()
+        kinds = domain_kinds(batch) if len(self._configs) > 1 else [None] * len(texts)
         reasons: list[str | None] = []
         new_texts: list[str | None] = []
-        for text, lang in zip(texts, languages):
+        for text, lang, kind in zip(texts, languages, kinds):
+            config = self._configs.get(kind, self.config)
             reason = None
             if text is None:
                 reason = "no-text"
-            elif self._languages is None or lang is None or lang in self._languages:
-                result = c4_page(text, self.config)
+            elif config.languages is None or lang is None or lang in config.languages:
+                result = c4_page(text, config)
                 reason = result.page_reason
-                if reason is None:
+                if reason is None and config.rewrite_lines:
                     text = "\n".join(result.kept).strip()
                     if not text:  # every line removed, with the sentence rule switched off
                         reason = "c4-no-lines-left"

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from filters.c4_sentences import count_sentences
-from filters.text_rules import LanguageScopedTextFilter
-from pipeline.stage import Resources, StageConfig
+from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from pipeline.stage import Resources
 
 
 # Wikipedia-style citation marks: "[12]", "[]", "[edit]", "[citation needed]" (datatrove, TFDS)
@@ -36,7 +36,7 @@ ELLIPSIS = "..."  # exclamation mark, question mark, or end quotation mark)', le
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 
-class C4QualityConfig(StageConfig):
+class C4QualityConfig(DomainAwareConfig):
     # Defaults: C4 (Raffel et al. 2020, 2.2) as datatrove's C4QualityFilter implements it. A count
     # rule is off when None; a phrase rule when False. FineWeb runs this filter with
     # filter_no_terminal_punct=False.
@@ -52,6 +52,22 @@ class C4QualityConfig(StageConfig):
     # The rules are English (C4 is English-only); documents whose `language` is set and not in this
     # list pass untouched; documents with no language get the rules. None: every language.
     languages: list[str] | None = ["en"]
+    # c4-lines only: rewrite the text of kept pages to C4's kept lines (False: judge the page,
+    # keep its text whole)
+    rewrite_lines: bool = True
+    # Pages `domain-detect` called code or math (filters/text_rules.py): code statements and
+    # formulas end without terminal punctuation, so every line of 3+ words counts, and 3 such
+    # lines (or sentences) make a page: a heading, a definition and its description are a
+    # complete reference entry ("Function: getenv (env)" and an example), a heading and one line
+    # are a stub (gopher-quality's domain minimum of 25 words catches the rest). "{" never drops
+    # (code and LaTeX), as in base.yaml; c4-lines keeps their text whole (its line rules would
+    # take out "print(row)" and every indentation). Our measurement on ../shared/data/domains
+    # (bench/domain_recall.py): 10 real Python and Maxima pages had under 5 sentences in lines
+    # ending in punctuation.
+    domains: dict[str, dict] = {
+        kind: {"filter_no_terminal_punct": False, "min_num_sentences": 3, "filter_curly_bracket": False, "rewrite_lines": False}
+        for kind in ("code", "math")
+    }
 
 
 @dataclass(frozen=True)
@@ -121,10 +137,9 @@ def c4_reason(text: str, c: C4QualityConfig) -> str | None:
 
 class C4Quality(LanguageScopedTextFilter):
     name = "c4-quality"
-    reads = ("text", "language")
     writes = ()
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = C4QualityConfig
 
-    def text_reason(self, text: str) -> str | None:
-        return c4_reason(text, self.config)
+    def text_reason(self, text: str, config: C4QualityConfig) -> str | None:
+        return c4_reason(text, config)

@@ -9,18 +9,19 @@ counted, with our fast token count (filters/word_stats.py). bench/heuristic_filt
 """
 from __future__ import annotations
 
+import functools
 
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 from pydantic import Field
 
 from filters.ngram_repetition import _duplicates
 from filters.word_stats import text_stats
-from filters.text_rules import LanguageScopedTextFilter
-from pipeline.stage import Resources, StageConfig
+from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from pipeline.stage import Resources
 
 
 
-class FineWebQualityConfig(StageConfig):
+class FineWebQualityConfig(DomainAwareConfig):
     # Defaults: FineWeb (Penedo et al. 2024, 3.5), the values of datatrove's FineWebQualityFilter;
     # a rule is off when its threshold is None.
     # "fraction of lines ending with punctuation <= 0.12" drops (datatrove: strictly below)
@@ -38,6 +39,18 @@ class FineWebQualityConfig(StageConfig):
     # Set on English; documents whose `language` is set and not in this list pass untouched;
     # documents with no language get the rules. None: every language.
     languages: list[str] | None = ["en"]
+    # Pages `domain-detect` called code or math (filters/text_rules.py). Our measurements on
+    # ../shared/data/domains (bench/domain_recall.py), real pages only:
+    # - line punctuation: off; code and formula lines end without it (Python docs down to 0.06,
+    #   Maxima pages of examples 0.0);
+    # - short lines: code has "}", "else:", "(%o1) 42"; real pages reach 0.82 (errno's table of
+    #   codes); above 0.9 a page is a menu or a word list;
+    # - duplicated-line characters: examples repeat their setup lines (load("stats")$, #include
+    #   <Python.h>); real pages reach 0.34 (newtypes_tutorial's C listings), prose pages 0.01;
+    # - newlines per word: unchanged (code pages reach 0.24 of the 0.3).
+    domains: dict[str, dict] = {
+        kind: {"line_punct_thr": None, "short_line_thr": 0.9, "char_duplicates_ratio": 0.4} for kind in ("code", "math")
+    }
 
 
 def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | tuple) -> str | None:
@@ -74,18 +87,18 @@ def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | t
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _stop_chars(chars: tuple[str, ...] | None) -> frozenset | tuple:
+    chars = chars if chars is not None else tuple(TERMINAL_PUNCTUATION)
+    # one-character endings (the default): a set lookup of the last character, ~5x faster
+    return frozenset(chars) if all(len(ch) == 1 for ch in chars) else tuple(chars)
+
+
 class FineWebQuality(LanguageScopedTextFilter):
     name = "fineweb-quality"
-    reads = ("text", "language")
     writes = ()
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = FineWebQualityConfig
 
-    def setup(self) -> None:
-        chars = self.config.stop_chars if self.config.stop_chars is not None else tuple(TERMINAL_PUNCTUATION)
-        # one-character endings (the default): a set lookup of the last character, ~5x faster
-        self._stop_chars = frozenset(chars) if all(len(ch) == 1 for ch in chars) else tuple(chars)
-        super().setup()
-
-    def text_reason(self, text: str) -> str | None:
-        return fineweb_reason(text, self.config, self._stop_chars)
+    def text_reason(self, text: str, config: FineWebQualityConfig) -> str | None:
+        return fineweb_reason(text, config, _stop_chars(config.stop_chars))

@@ -3,19 +3,19 @@ thresholds, measurements and order of datatrove's GopherQualityFilter, on our fa
 (filters/word_stats.py; bench/heuristic_filters.py compares the two on real documents)."""
 from __future__ import annotations
 
-
+import functools
 from typing import Literal
 
 
 from pydantic import Field
 
 from filters.word_stats import GOPHER_STOP_WORDS, TextStats, text_stats
-from filters.text_rules import LanguageScopedTextFilter
-from pipeline.stage import Resources, StageConfig
+from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from pipeline.stage import Resources
 
 
 
-class GopherQualityConfig(StageConfig):
+class GopherQualityConfig(DomainAwareConfig):
     # All thresholds: Gopher (Rae et al. 2021, A.1.1), the values datatrove's GopherQualityFilter
     # uses; None switches a rule off.
     # "fewer than 50 or more than 100,000 words"
@@ -43,6 +43,20 @@ class GopherQualityConfig(StageConfig):
     # The rules (stop words above all) are English: documents whose `language` is set and not in
     # this list pass untouched; documents with no language get the rules. None: every language.
     languages: list[str] | None = ["en"]
+    # Pages `domain-detect` called code or math (filters/text_rules.py): the rules above, less
+    # what punishes code listings and formulas. Our measurements on ../shared/data/domains
+    # (bench/domain_recall.py):
+    # - min_doc_words 25: a function's reference entry (signature, a sentence, an example) is
+    #   complete in 30-50 words (Maxima's solve_rec introduction: 49); below 25 a page is a
+    #   heading and a line;
+    # - min_alpha_words_ratio, over words (punctuation tokens are most of a code line or a
+    #   formula, so datatrove's "tokens" would judge the syntax): numbers and formula tokens are
+    #   words without a letter; real Maxima pages go down to 0.63 (descriptive statistics, with
+    #   data tables), Python docs to 0.93; the rule still drops pages of bare numbers or symbols.
+    domains: dict[str, dict] = {
+        "code": {"min_doc_words": 25, "min_alpha_words_ratio": 0.6, "alpha_ratio_over": "words"},
+        "math": {"min_doc_words": 25, "min_alpha_words_ratio": 0.5, "alpha_ratio_over": "words"},
+    }
 
 
 def gopher_reason(s: TextStats, c: GopherQualityConfig) -> str | None:
@@ -74,16 +88,16 @@ def gopher_reason(s: TextStats, c: GopherQualityConfig) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _stop_words(words: tuple[str, ...]) -> frozenset:
+    return frozenset(words)
+
+
 class GopherQuality(LanguageScopedTextFilter):
     name = "gopher-quality"
-    reads = ("text", "language")
     writes = ()
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = GopherQualityConfig
 
-    def setup(self) -> None:
-        self._stop_words = frozenset(self.config.stop_words)
-        super().setup()
-
-    def text_reason(self, text: str) -> str | None:
-        return gopher_reason(text_stats(text, self._stop_words), self.config)
+    def text_reason(self, text: str, config: GopherQualityConfig) -> str | None:
+        return gopher_reason(text_stats(text, _stop_words(config.stop_words)), config)

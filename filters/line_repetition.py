@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pydantic import Field
 
+from filters.text_rules import DomainAwareConfig, domain_kinds
 from filters.word_stats import WORD_MARKS
 from pipeline.schema import merge_annotations, split_by_reason, with_column
-from pipeline.stage import MapStage, Resources, StageConfig
+from pipeline.stage import MapStage, Resources
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,14 @@ _BOUNDARY = ("\x02", "\x03")  # line start and end: not \w, so no word equals th
 _WILDCARD = "\x1a"  # the varying word of a template
 
 
-class LineRepetitionConfig(StageConfig):
+class LineRepetitionConfig(DomainAwareConfig):
     # A template (a line with its numbers masked, or with one of its words masked when it has
     # `min_template_words` to `max_template_words` words) found on more than this many lines is
     # boilerplate: each line of it after the first goes. Our choice: list items that differ in a
     # number or a name come a few at a time in articles ("SM U-16", "SM U-17"); per-post headers,
     # log lines and catalogue records repeat on more lines. WikiText-2: one article loses its 5
-    # headings "Day N of the trial" after the first.
-    max_line_repeats: int = Field(4, ge=1)
+    # headings "Day N of the trial" after the first. None: no template rule.
+    max_line_repeats: int | None = Field(4, ge=1)
     # Three-word lines with a wildcard are lists more often than templates ("make a bet", "make a
     # joke", ... on a CC-MAIN-2019-30 vocabulary page); "Posted by X at 10:32" has four words.
     min_template_words: int = Field(4, ge=2)
@@ -87,8 +88,9 @@ class LineRepetitionConfig(StageConfig):
     ngram_n: int = Field(5, ge=2)
     # Remove a line when at least this fraction of its characters lies in n-grams seen earlier in
     # the document. Our measurement: WikiText-2 prose lines reach it only when Wikipedia itself
-    # repeats a sentence; pasted traces and repeated error lines are at 0.9-1.0.
-    min_line_dup_ngram_coverage: float = Field(0.8, gt=0, le=1)
+    # repeats a sentence; pasted traces and repeated error lines are at 0.9-1.0. None: no
+    # coverage rule.
+    min_line_dup_ngram_coverage: float | None = Field(0.8, gt=0, le=1)
     # The line's start and end weigh this many characters each (about a short word): a line
     # repeats earlier lines, rather than quoting a phrase of an earlier sentence as a heading or a
     # caption does, only when its edges repeat too.
@@ -107,6 +109,16 @@ class LineRepetitionConfig(StageConfig):
     # them a pastebin server log; a forum question with a pasted log keeps ~25% and is worth keeping.
     min_remaining_chars: int = Field(100, ge=0)
     min_remaining_fraction: float = Field(0.2, ge=0, le=1)
+    # Pages `domain-detect` called code or math (filters/text_rules.py): no line is removed. Code
+    # examples repeat their setup and their statements (#include <Python.h>, "static PyTypeObject
+    # CustomType = {", (%i1) load("descriptive")$), and reference pages their option
+    # descriptions; removing the repeats breaks the examples (our measurement on
+    # ../shared/data/domains: 144 lines of newtypes_tutorial's C listings, 112 of Maxima's
+    # descriptive-statistics examples). Pages that repeat one block are dropped by
+    # ngram-repetition's limits for these domains instead.
+    domains: dict[str, dict] = {
+        kind: {"max_line_repeats": None, "min_line_dup_ngram_coverage": None} for kind in ("code", "math")
+    }
 
 
 @dataclass(frozen=True)
@@ -166,6 +178,8 @@ def _coverage(tokens: list[str], n: int, seen: set, edge_chars: int) -> float:
 
 def remove_repeated_lines(text: str, c: LineRepetitionConfig) -> LineResult:
     """`text` without the lines that repeat earlier ones (see the module docstring)."""
+    if c.max_line_repeats is None and c.min_line_dup_ngram_coverage is None:
+        return LineResult(text, 0, 0)
     lines = text.splitlines(keepends=True)
     forms = normalise(text).splitlines()
     if len(forms) != len(lines):  # masks never span lines; normalise line by line if they ever do
@@ -177,7 +191,8 @@ def remove_repeated_lines(text: str, c: LineRepetitionConfig) -> LineResult:
     for keys in templates:
         for k in set(keys):
             counts[k] = counts.get(k, 0) + 1
-    frequent = {k for k, n in counts.items() if n > c.max_line_repeats}
+    frequent = {k for k, n in counts.items() if c.max_line_repeats is not None and n > c.max_line_repeats}
+    coverage_rule = c.min_line_dup_ngram_coverage is not None
     met: set = set()  # frequent templates of earlier lines
     seen: set = set()  # n-grams of earlier lines, removed ones included
     keep = [True] * len(lines)
@@ -192,7 +207,7 @@ def remove_repeated_lines(text: str, c: LineRepetitionConfig) -> LineResult:
         if not met.isdisjoint(hot):
             keep[i] = False
             template_lines += 1
-        elif coverage >= c.min_line_dup_ngram_coverage and len(w) >= c.min_coverage_words:
+        elif coverage_rule and coverage >= c.min_line_dup_ngram_coverage and len(w) >= c.min_coverage_words:
             keep[i] = False
             covered_lines += 1
         met.update(hot)
@@ -221,26 +236,34 @@ def _join_kept(text: str, lines: list[str], keep: list[bool]) -> str:
 
 class LineRepetition(MapStage):
     name = "line-repetition"
+    # `annotations` (the domain kind) is read when present: `reads` is what an input must have
     reads = ("text",)
     writes = ("text", "annotations")
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = LineRepetitionConfig
 
-    def emptied(self, before: str, after: str) -> bool:
-        c = self.config
+    def setup(self) -> None:
+        self._configs = self.config.domain_configs()
+
+    def emptied(self, before: str, after: str, c: LineRepetitionConfig | None = None) -> bool:
+        c = c or self.config
         left = len(after.strip())
         return left < c.min_remaining_chars or left < c.min_remaining_fraction * len(before.strip())
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        if not hasattr(self, "_configs"):
+            self.setup()
         texts = batch.column("text").to_pylist()
+        kinds = domain_kinds(batch) if len(self._configs) > 1 else [None] * len(texts)
         out_texts, annotations, reasons = [], [], []
-        for text in texts:
+        for text, kind in zip(texts, kinds):
+            config = self._configs.get(kind, self.config)
             if text is None:
                 out_texts.append(None)
                 annotations.append(None)
                 reasons.append("no-text")
                 continue
-            r = remove_repeated_lines(text, self.config)
+            r = remove_repeated_lines(text, config)
             if r.lines_removed == 0:
                 out_texts.append(text)
                 annotations.append(None)
@@ -254,7 +277,7 @@ class LineRepetition(MapStage):
                     "template_lines": r.template_lines,
                 }
             )
-            if self.emptied(text, r.text):
+            if self.emptied(text, r.text, config):
                 out_texts.append(text)  # a dropped record keeps its whole text, to audit the drop
                 reasons.append("line-repetition-emptied")
             else:

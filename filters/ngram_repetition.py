@@ -18,8 +18,8 @@ import numpy as np
 from pydantic import Field
 
 from filters.ngram_tokens import split_words
-from filters.text_rules import LanguageScopedTextFilter
-from pipeline.stage import Resources, StageConfig
+from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from pipeline.stage import Resources
 
 
 _PARAGRAPH_RE = re.compile(r"\n{2,}")
@@ -29,7 +29,7 @@ _P2 = np.uint64(0xBF58476D1CE4E5B9)
 _P3 = np.uint64(0x94D049BB133111EB)
 
 
-class NgramRepetitionConfig(StageConfig):
+class NgramRepetitionConfig(DomainAwareConfig):
     # All thresholds: Gopher table A1, the defaults of datatrove's GopherRepetitionFilter; a rule is
     # off when its value is None. Ratios are "more than".
     dup_para_frac: float | None = Field(0.3, ge=0, le=1)  # duplicate paragraph fraction
@@ -43,6 +43,23 @@ class NgramRepetitionConfig(StageConfig):
     # Gopher's rules were set on English (datatrove tokenizes with the English tokenizer by
     # default); documents whose `language` is set and not listed pass untouched. None: all.
     languages: list[str] | None = ["en"]
+    # Pages `domain-detect` called code or math (filters/text_rules.py): API references repeat
+    # their signatures and return conventions ("PyObject* ... Return value: New reference."),
+    # examples repeat their setup lines. Our measurements on ../shared/data/domains
+    # (bench/domain_recall.py), real pages: duplicated lines up to 0.52 of the lines and 0.33 of
+    # the characters, paragraphs 0.31 / 0.15, duplicated n-gram characters up to 0.48 (5-grams,
+    # C API number protocol) and 0.43 (10-grams, Maxima's quadpack); their top 2-4-grams stay
+    # under Gopher's limits (0.13 / 0.12 / 0.15 of 0.20 / 0.18 / 0.16), which stay. Above these a
+    # page repeats one block: a dump or spam.
+    domains: dict[str, dict] = {
+        kind: {
+            "dup_para_frac": 0.5,
+            "dup_line_frac": 0.6,
+            "dup_line_char_frac": 0.4,
+            "dup_n_grams": dict.fromkeys(range(5, 11), 0.55),
+        }
+        for kind in ("code", "math")
+    }
 
 
 def _duplicates(parts: list[str]) -> tuple[int, int]:
@@ -200,10 +217,9 @@ def repetition_reason(text: str, c: NgramRepetitionConfig) -> str | None:
 
 class NgramRepetition(LanguageScopedTextFilter):
     name = "ngram-repetition"
-    reads = ("text", "language")
     writes = ()
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = NgramRepetitionConfig
 
-    def text_reason(self, text: str) -> str | None:
-        return repetition_reason(text, self.config)
+    def text_reason(self, text: str, config: NgramRepetitionConfig) -> str | None:
+        return repetition_reason(text, config)

@@ -1,41 +1,132 @@
 """The shared base of rule filters that judge a document's text within a set of languages
 (Gopher, C4, FineWeb, n-gram repetition): records without text are dropped as `no-text` with a
 log line; records whose `language` is set and outside `config.languages` pass untouched (the
-rules are English-centric); the rest get `text_reason`."""
+rules are English-centric); the rest get `text_reason`.
+
+Domain-aware rules: the rules were written for prose, and drop real code and math pages for
+having few sentences, lines without end punctuation or repeated symbols (measured on
+../shared/data/domains: 51 of 110 Python docs pages and 45 of the 68 Maxima manual pages that
+extract, bench/domain_recall.py). Llama 3 (§3.1.1) gives code and reasoning pages "domain-specific
+pipelines"; here a page that `domain-detect` called code or math (`annotations["domain"]["kind"]`)
+is judged by its filter's `domains[kind]` overrides of the prose thresholds, which keep the rules
+that catch boilerplate, index pages and spam of those domains. A config's `domains` merges into
+the filter's own (`domains: {code: {min_doc_words: 40}}` changes that one value); `{code: null}`
+drops the overrides of a kind, `domains: null` all of them (as does a pipeline without
+`domain-detect`).
+"""
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import pyarrow as pa
+from pydantic import ValidationError, field_validator, model_validator
 
-from pipeline.stage import Filter
+from pipeline.stage import Filter, StageConfig
 
 log = logging.getLogger(__name__)
 
+# what `domain-detect` (classifiers/domain_detect.py) writes: annotations["domain"]["kind"]
+DOMAIN_ANNOTATION = "domain"
+
+
+def domain_kind_of(annotations: str | None) -> str | None:
+    """The kind `domain-detect` gave the page ("code", "math"), or None (prose, or not detected)."""
+    if not annotations or f'"{DOMAIN_ANNOTATION}"' not in annotations:
+        return None
+    domain = json.loads(annotations).get(DOMAIN_ANNOTATION)
+    return domain.get("kind") if isinstance(domain, dict) else None
+
+
+def domain_kinds(batch: pa.Table) -> list[str | None]:
+    """`domain_kind_of` for every row (None for all when the batch has no annotations column)."""
+    if "annotations" not in batch.column_names:
+        return [None] * batch.num_rows
+    return [domain_kind_of(a) for a in batch.column("annotations").to_pylist()]
+
+
+class DomainAwareConfig(StageConfig):
+    """A filter config whose `domains` maps a page kind ("code", "math") to overrides of its own
+    fields; each override is validated as a whole config at load (an unknown key is an error).
+    A given `domains` merges into the class's default one, key by key; a kind set to None is
+    dropped; `domains: None` means no overrides."""
+
+    domains: dict[str, dict[str, Any]] = {}
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _merge_into_defaults(cls, value):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return value  # the type check reports it
+        merged = {kind: dict(override) for kind, override in cls.model_fields["domains"].default.items()}
+        for kind, override in value.items():
+            if override is None:
+                merged.pop(kind, None)
+            elif isinstance(override, dict):
+                merged[kind] = {**merged.get(kind, {}), **override}
+            else:
+                merged[kind] = override  # the type check reports it
+        return merged
+
+    @model_validator(mode="after")
+    def _check_domains(self):
+        for kind, override in self.domains.items():
+            if "domains" in override:
+                raise ValueError(f"domains.{kind}: overrides cannot nest 'domains'")
+            try:
+                self.for_domain(kind)
+            except ValidationError as err:
+                raise ValueError(f"domains.{kind}: {err}") from None
+        return self
+
+    def for_domain(self, kind: str | None) -> "DomainAwareConfig":
+        """This config with the overrides of `kind` applied (itself for prose or a kind it has none for)."""
+        override = self.domains.get(kind) if kind is not None else None
+        if not override:
+            return self
+        return type(self).model_validate({**self.model_dump(exclude={"domains"}), **override, "domains": None})
+
+    def domain_configs(self) -> dict[str | None, "DomainAwareConfig"]:
+        """{kind: config} for prose (None) and every kind with overrides."""
+        return {None: self, **{kind: self.for_domain(kind) for kind in self.domains}}
+
 
 class LanguageScopedTextFilter(Filter):
+    # `annotations` (the domain kind) is read when present: `reads` is what an input must have
     reads = ("text", "language")
 
     def setup(self) -> None:
-        languages = getattr(self.config, "languages", None)
-        self._languages = set(languages) if languages is not None else None
+        domain_configs = getattr(self.config, "domain_configs", None)
+        self._configs = domain_configs() if domain_configs is not None else {None: self.config}
+        # per kind: (config, languages it judges or None for all)
+        self._scopes = {
+            kind: (c, set(c.languages) if getattr(c, "languages", None) is not None else None)
+            for kind, c in self._configs.items()
+        }
 
-    def text_reason(self, text: str) -> str | None:
+    def text_reason(self, text: str, config) -> str | None:
+        """The reason `text` is dropped under `config` (the filter's config, or its overrides for
+        the page's domain), or None."""
         raise NotImplementedError
 
     def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_languages"):
+        if not hasattr(self, "_scopes"):
             self.setup()
         texts = batch.column("text").to_pylist()
         languages = batch.column("language").to_pylist()
+        kinds = domain_kinds(batch) if len(self._scopes) > 1 else [None] * len(texts)
         reasons: list[str | None] = []
-        for text, lang in zip(texts, languages):
+        for text, lang, kind in zip(texts, languages, kinds):
+            config, scope = self._scopes.get(kind) or self._scopes[None]
             if text is None:
                 reasons.append("no-text")
-            elif self._languages is not None and lang is not None and lang not in self._languages:
+            elif scope is not None and lang is not None and lang not in scope:
                 reasons.append(None)
             else:
-                reasons.append(self.text_reason(text))
+                reasons.append(self.text_reason(text, config))
         n_missing = reasons.count("no-text")
         if n_missing:
             log.warning("%s: %d of %d records have no text (dropped as no-text)", self.name, n_missing, len(texts))

@@ -16,7 +16,7 @@ from typing import ClassVar, NamedTuple
 import pyarrow as pa
 from pydantic import Field
 
-from pipeline.schema import split_by_reason, with_column
+from pipeline.schema import merge_annotations, split_by_reason, with_column
 from pipeline.stage import MapStage, Resources, StageConfig
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,18 @@ class ExtractConfig(StageConfig):
     # MathML / MathJax / KaTeX formulas as LaTeX text (trafilatura drops <script>, and <math>
     # without LaTeX)
     keep_math: bool = True
+    # code and math counts of the HTML (pre blocks, inline code, highlighter classes, API
+    # definitions, formulas) into annotations["html"], for the domain signals
+    # (classifiers/domain_signals.py): the HTML is gone after this stage
+    html_signals: bool = True
+    # documentation layouts (pipeline/extract_features.py): navigation bars and permalink marks
+    # removed; on technical pages (code blocks, formulas, API definitions) code in <figure>
+    # kept, a content section named like a comment thread kept, the content frame marked when
+    # the page has none. Our measurement on ../shared/data/domains: a Maxima manual page
+    # extracted to nothing ("Comments"), the headings and function definitions of the Texinfo
+    # pages were lost, a crawl tutorial lost its code (bench/domain_recall.py); no text changes
+    # on the extraction benchmark
+    docs_layout: bool = True
     # below this an extraction is a title or a consent line, not a document; the real length
     # rules live in the quality filters (Gopher: >= 50 words)
     min_text_chars: int = Field(25, ge=0)
@@ -55,6 +67,14 @@ class ExtractConfig(StageConfig):
 class Outcome(NamedTuple):
     text: str | None
     reason: str | None  # None: kept
+
+
+class PageOutcome(NamedTuple):
+    """An Outcome with the page's code and math counts (pipeline/extract_features.py)."""
+
+    text: str | None
+    reason: str | None  # None: kept
+    html: dict | None = None
 
 
 @functools.lru_cache(maxsize=16)
@@ -74,8 +94,9 @@ def _trafilatura_options(config: ExtractConfig, fast: bool):
     )
 
 
-def _extract(payload: bytes, content_type: str | None, config: ExtractConfig) -> Outcome:
+def _extract(payload: bytes, content_type: str | None, config: ExtractConfig) -> PageOutcome:
     from pipeline.extract_decode import NotDecodable, decode_html
+    from pipeline.extract_features import html_features, prepare_docs_layout
     from pipeline.extract_html import EmptyDocument, keep_alt_text, keep_math, keep_preformatted, parse_html
     from pipeline.extract_text import body_to_text
 
@@ -83,25 +104,29 @@ def _extract(payload: bytes, content_type: str | None, config: ExtractConfig) ->
         decoded, _how = decode_html(payload, content_type)
     except NotDecodable as err:
         log.info("extract: not decodable (%s): %s", content_type, err)
-        return Outcome(None, "not-decodable")
+        return PageOutcome(None, "not-decodable")
     if not decoded.strip():
-        return Outcome(None, "empty-payload")
+        return PageOutcome(None, "empty-payload")
     try:
         root = parse_html(decoded)
     except EmptyDocument:
-        return Outcome(None, "no-text")
+        return PageOutcome(None, "no-text")
+    features = html_features(root) if config.html_signals or config.docs_layout else None
     keep_preformatted(root)
     if config.keep_math:
         keep_math(root)
     if config.keep_alt_text:
         keep_alt_text(root)
+    if config.docs_layout:
+        prepare_docs_layout(root, features)
+    html = (features or None) if config.html_signals else None  # nothing counted: no annotation
     document = _run_trafilatura(root, config)
     if document is None or document.body is None:
-        return Outcome(None, "no-text")
+        return PageOutcome(None, "no-text", html)
     text = body_to_text(document.body)
     if len(text) < max(config.min_text_chars, 1):
-        return Outcome(None, "no-text")
-    return Outcome(text, None)
+        return PageOutcome(None, "no-text", html)
+    return PageOutcome(text, None, html)
 
 
 _FAST_XPATHS: list[int] = []
@@ -127,31 +152,36 @@ def _run_trafilatura(root, config: ExtractConfig):
     return document
 
 
-def extract_document(payload: bytes | None, content_type: str | None, config: ExtractConfig, url: str | None = None) -> Outcome:
-    """Text of one page, or the reason it has none. Pure function of its arguments (picklable), so
-    a hard time limit can run it in a child process."""
+def extract_page(payload: bytes | None, content_type: str | None, config: ExtractConfig, url: str | None = None) -> PageOutcome:
+    """Text of one page, or the reason it has none, with the page's code and math counts. Pure
+    function of its arguments (picklable), so a hard time limit can run it in a child process."""
     from pipeline.extract_timeout import ExtractionTimeout, time_limit
 
     if not payload or payload.isspace():
-        return Outcome(None, "empty-payload")
+        return PageOutcome(None, "empty-payload")
     if len(payload) > config.max_html_bytes:
         log.info("extract: %d bytes over max_html_bytes, dropped: %s", len(payload), url)
-        return Outcome(None, "html-too-large")
+        return PageOutcome(None, "html-too-large")
     try:
         with time_limit(config.timeout_s):
             return _extract(payload, content_type, config)
     except ExtractionTimeout:
         log.warning("extract: over %ss, dropped: %s", config.timeout_s, url)
-        return Outcome(None, "extraction-timeout")
+        return PageOutcome(None, "extraction-timeout")
     except Exception as err:  # a parser or extractor bug on one page must not stop the run
         log.warning("extract: %s on %s: %s", type(err).__name__, url, err)
-        return Outcome(None, f"extraction-failed:{type(err).__name__}")
+        return PageOutcome(None, f"extraction-failed:{type(err).__name__}")
+
+
+def extract_document(payload: bytes | None, content_type: str | None, config: ExtractConfig, url: str | None = None) -> Outcome:
+    """Text of one page, or the reason it has none (`extract_page` without the HTML counts)."""
+    return Outcome(*extract_page(payload, content_type, config, url)[:2])
 
 
 class Extract(MapStage):
     name: ClassVar[str] = "extract"
     reads: ClassVar[tuple[str, ...]] = ("html", "content_type", "url")
-    writes: ClassVar[tuple[str, ...]] = ("text", "html")
+    writes: ClassVar[tuple[str, ...]] = ("text", "html", "annotations")
     resources: ClassVar[Resources] = Resources(num_cpus=1.0)
     Config: ClassVar[type[StageConfig]] = ExtractConfig
 
@@ -165,7 +195,7 @@ class Extract(MapStage):
         if self.config.timeout_s:
             from pipeline.extract_worker import IsolatedExtractor
 
-            self._isolated = IsolatedExtractor(self.config)
+            self._isolated = IsolatedExtractor(self.config, target=extract_page)
 
     def teardown(self) -> None:
         if getattr(self, "_isolated", None) is not None:
@@ -177,10 +207,12 @@ class Extract(MapStage):
         content_types = batch.column("content_type").to_pylist()
         urls = batch.column("url").to_pylist()
         if self._isolated is not None:
-            outcomes = [Outcome(*o) for o in self._isolated.extract_many(payloads, content_types, urls)]
+            outcomes = [PageOutcome(*o) for o in self._isolated.extract_many(payloads, content_types, urls)]
         else:
-            outcomes = [extract_document(p, ct, self.config, u) for p, ct, u in zip(payloads, content_types, urls)]
+            outcomes = [extract_page(p, ct, self.config, u) for p, ct, u in zip(payloads, content_types, urls)]
         batch = with_column(batch, "text", [o.text for o in outcomes])
+        if self.config.html_signals:
+            batch = merge_annotations(batch, "html", [o.html for o in outcomes])
         # the raw payload is never needed again and is most of the bytes
         batch = with_column(batch, "html", pa.nulls(batch.num_rows, pa.binary()))
         reasons = [o.reason for o in outcomes]

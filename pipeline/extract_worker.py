@@ -38,6 +38,19 @@ class Result(NamedTuple):
     reason: str | None
 
 
+class PageResult(NamedTuple):
+    """The result of a target that also returns the page's code and math counts
+    (pipeline.extract.extract_page)."""
+
+    text: str | None
+    reason: str | None
+    html: dict | None = None
+
+
+def _result(r: tuple) -> Result | PageResult:
+    return Result(*r) if len(r) == 2 else PageResult(*r)
+
+
 def _default_target():
     from pipeline.extract import extract_document
 
@@ -45,7 +58,7 @@ def _default_target():
 
 
 def _child_main(conn, progress, config, target: Callable | None, memory_limit_bytes: int | None) -> None:
-    """Child loop: a batch of (payload, content_type, url) in, its (text, reason) list out;
+    """Child loop: a batch of (payload, content_type, url) in, its (text, reason[, html]) list out;
     `progress` holds [index of the current document, its start on the monotonic clock]."""
     if memory_limit_bytes:
         import resource
@@ -68,7 +81,7 @@ def _child_main(conn, progress, config, target: Callable | None, memory_limit_by
             progress[0] = i
             try:
                 out = fn(payload, content_type, config, url)
-                results.append((out[0], out[1]))
+                results.append(tuple(out))
             except MemoryError:
                 results.append((None, "extraction-failed:MemoryError"))
             except Exception as err:  # noqa: BLE001 - one page's failure is that page's drop
@@ -78,7 +91,7 @@ def _child_main(conn, progress, config, target: Callable | None, memory_limit_by
 
 
 class IsolatedExtractor:
-    """Runs `target(payload, content_type, config, url) -> (text, reason)` (default:
+    """Runs `target(payload, content_type, config, url) -> (text, reason[, html])` (default:
     pipeline.extract.extract_document) in a child process with a hard per-document time limit."""
 
     def __init__(
@@ -143,7 +156,7 @@ class IsolatedExtractor:
 
     # extraction ----------------------------------------------------------------
 
-    def extract_many(self, payloads: Sequence, content_types: Sequence, urls: Sequence) -> list[Result]:
+    def extract_many(self, payloads: Sequence, content_types: Sequence, urls: Sequence) -> list[Result | PageResult]:
         docs = list(zip(payloads, content_types, urls))
         results: dict[int, Result] = {}
         todo = list(range(len(docs)))
@@ -154,7 +167,7 @@ class IsolatedExtractor:
             self._conn.send([docs[i] for i in todo])
             got, culprit, reason = self._wait()
             if got is not None:
-                results.update((i, Result(*r)) for i, r in zip(todo, got))
+                results.update((i, _result(r)) for i, r in zip(todo, got))
                 break
             bad = todo[culprit]
             log.warning("extract: %s on %s (child pid %s killed; a new one redoes the rest of the batch)",
