@@ -5,7 +5,7 @@ compared byte for byte (shards, manifest, ledger) with one undisturbed local run
   and the run finishes;
 - the object store is killed and restarted mid-pass: storage retries ride out the outage (or a
   unit is redone), and the run finishes;
-- a permanent error (a bucket that does not exist) stops the run with a message naming it."""
+- a permanent error (denied access) stops the run at once with a message naming the location."""
 from __future__ import annotations
 
 import subprocess
@@ -100,8 +100,14 @@ def test_object_store_restarted_mid_run(s3_server, corpus, tmp_path):
     assert digests(s3_server, out, tmp_path / "got") == corpus["digests"]
 
 
-def test_missing_bucket_stops_with_its_name(s3_server, corpus, tmp_path):
-    r = subprocess.run(curate_cmd(corpus["config"], "s3://no-such-bucket-here/out") + ["--input", f"{corpus['uri']}/in/*.warc.gz"],
-                       capture_output=True, text=True, cwd=Path(__file__).parent.parent, env=curate_env(s3_server.env), timeout=600)
-    assert r.returncode != 0
-    assert "no-such-bucket-here" in r.stdout + r.stderr
+def test_denied_access_stops_with_the_location_named(s3_server, corpus, tmp_path):
+    """A permanent object-store error (wrong credentials: SeaweedFS creates a missing bucket on the
+    first write, so denial is the permanent error it can show) ends the run at once, naming the
+    location; no retry loop."""
+    env = {**s3_server.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    t0 = time.time()
+    r = subprocess.run(curate_cmd(corpus["config"], f"{corpus['uri']}/denied") + ["--input", f"{corpus['uri']}/in/*.warc.gz"],
+                       capture_output=True, text=True, cwd=Path(__file__).parent.parent, env=curate_env(env), timeout=600)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{corpus['uri']}/in" in r.stderr and "not-the-secret" not in r.stdout + r.stderr
+    assert time.time() - t0 < 60
