@@ -27,6 +27,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.runner import run_global  # noqa: E402
 from dedup.lsh import s_curve  # noqa: E402
 from dedup.minhash import MinHashConfig, cluster_local, lsh_shape, node_ids  # noqa: E402
 from dedup.signatures import signatures, word_lists  # noqa: E402
@@ -249,7 +250,7 @@ def bench_ray(data: Path) -> dict:
             d = tempfile.mkdtemp()
             stage = MinHashDedup(MinHashConfig(num_partitions=4), RunContext(output_dir=d, stage_dir=d))
             t = time.perf_counter()
-            kept = stage.run(ray.data.from_arrow([table.slice(i, 400) for i in range(0, table.num_rows, 400)])).count()
+            kept = run_global(stage, ray.data.from_arrow([table.slice(i, 400) for i in range(0, table.num_rows, 400)])).count()
             out[strategy.value] = {"seconds": round(time.perf_counter() - t, 1), "kept": kept, "docs": table.num_rows}
     finally:
         ray.shutdown()

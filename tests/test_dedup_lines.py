@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pipeline.runner import run_global
 from dedup.lines import LineDedup, LineDedupConfig, doc_hashes, line_dedup_local, normalise_lines
 from pipeline import stage_io
 from pipeline.schema import documents_from_rows
@@ -131,7 +132,7 @@ def test_line_dedup_on_ray(tmp_path, sort_shuffle):
     cfg = LineDedupConfig(num_partitions=3)
     ctx = RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "stage"), seed=0)
     half = table.num_rows // 2
-    out = LineDedup(cfg, ctx).run(sort_shuffle.data.from_arrow([table.slice(0, half), table.slice(half)]))
+    out = run_global(LineDedup(cfg, ctx), sort_shuffle.data.from_arrow([table.slice(0, half), table.slice(half)]))
     kept = {r["id"]: r for r in out.take_all()}
     dropped = stage_io.read_dropped_table(ctx.dropped_dir).to_pylist()
     # NAV: 21 en copies (removed), 3 fr (kept); "<COOKIE> 0" masks to "<COOKIE> 0": all 21 en removed

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pipeline.runner import run_global
 from dedup.lsh import band_keys, detection_probability, optimal_param, s_curve
 from dedup.minhash import MinHashDedup, lsh_shape, node_keys
 from dedup.signatures import shingles, signatures, word_lists, xxh3_shingle_hash
@@ -201,7 +202,7 @@ def run_stage(tmp_path, ray, rows, **config):
     # two input blocks, so buckets and components really cross partitions
     table = documents_from_rows(rows)
     half = table.num_rows // 2
-    out = stage.run(ray.data.from_arrow([table.slice(0, half), table.slice(half)]))
+    out = run_global(stage, ray.data.from_arrow([table.slice(0, half), table.slice(half)]))
     kept = sorted(r["id"] for r in out.take_all())
     dropped = stage_io.read_dropped_table(ctx.dropped_dir).to_pylist()
     return kept, {d["id"]: d for d in dropped}

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from pipeline.runner import run_global
 from dedup.url import UrlDedup
 from dedup.url_normalize import UrlNormalization, normalize_url
 from pipeline import stage_io
@@ -112,7 +113,7 @@ def test_latest_crawl_kept_on_ray(tmp_path, ray_local):
     rows = [dict(r, text=f"body of {r['id']}") for r in ROWS]
     table = documents_from_rows(rows)
     # three input blocks so that variants of one URL start in different blocks
-    out = stage.run(ray.data.from_arrow([table.slice(0, 5), table.slice(5, 5), table.slice(10)]))
+    out = run_global(stage, ray.data.from_arrow([table.slice(0, 5), table.slice(5, 5), table.slice(10)]))
     kept_rows = out.take_all()
     assert out.schema().base_schema == DOCUMENT_SCHEMA
     dropped = {r["id"]: r for r in stage_io.read_dropped_table(ctx.dropped_dir).to_pylist()}
