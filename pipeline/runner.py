@@ -357,8 +357,11 @@ class Runner:
         if decider is not None and decider.applies_nothing(self.decided[index].get("facts") or {}):
             # an empty decision (no duplicate records, say): its apply stage passes every document
             # on, so it does not cost a pass of its own
-            log.info("stage %02d %s: nothing to apply", index, decider.name)
-            self._record(Step("pass", step.items[:1]), [self._unchanged(self.decided[index])], skipped=False)
+            head = Step("pass", step.items[:1])
+            done = self._complete(head)
+            if done is None:
+                log.info("stage %02d %s: nothing to apply", index, decider.name)
+            self._record(head, done or [self._unchanged(self.decided[index])], skipped=done is not None)
             step = Step("pass", step.items[1:])
             if not step.items:
                 return
