@@ -9,9 +9,4 @@
 """
 from __future__ import annotations
 
-import os
-
-
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "llama3-curate")
+from pipeline.assets import default_cache_dir  # noqa: F401  (the spine's one definition)

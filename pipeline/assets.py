@@ -2,7 +2,15 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
+
+
+def default_cache_dir() -> str:
+    """The node-local cache for what is derived from installed assets (converted judge model, UT1
+    blocklist): $XDG_CACHE_HOME/llama3-curate, else ~/.cache/llama3-curate."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "llama3-curate")
 
 
 def _package_dir(package: str) -> Path:

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from pipeline import stage_io, storage
+from pipeline.assets import default_cache_dir  # noqa: F401  (callers import it from here too)
 from pipeline.config import PipelineConfig
 from pipeline.console import PassProgress
 from pipeline.hosts import HostPool
@@ -236,11 +237,6 @@ def pass_markers(stages: list[Stage], rows_in: int | None, seconds: float, fresh
         if len(stages) > 1:
             m["fused_with"] = [s.name for s in stages]
     return markers
-
-
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "llama3-curate")
 
 
 def fingerprint(previous: str, name: str, params: dict, extra: object = None) -> str:

@@ -44,15 +44,20 @@ def _num_rows(location: str) -> int:
         return pq.ParquetFile(f).metadata.num_rows
 
 
-def row_counts(files: list[str]) -> list[int]:
-    """Rows of each parquet file from its footer; footers of many files are read by a thread
-    pool (on an object store each is a request or two: one after another would take minutes)."""
-    if len(files) <= 4:
-        return [_num_rows(f) for f in files]
+def _map_io(fn, locations: list[str]) -> list:
+    """fn over many small reads side by side (on an object store each is a request or two: one
+    after another would take minutes)."""
+    if len(locations) <= 4:
+        return [fn(loc) for loc in locations]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(32, len(files))) as ex:
-        return list(ex.map(_num_rows, files))
+    with ThreadPoolExecutor(max_workers=min(32, len(locations))) as ex:
+        return list(ex.map(fn, locations))
+
+
+def row_counts(files: list[str]) -> list[int]:
+    """Rows of each parquet file, from its footer."""
+    return _map_io(_num_rows, files)
 
 
 def write_kept(ds, kept_dir: str) -> None:
@@ -186,15 +191,6 @@ def unit_marker_path(stage_dir: str, unit: str) -> str:
     return storage.join(stage_dir, UNITS, f"{unit}.json")
 
 
-def committed_unit(stage_dir: str, kept_dir: str, unit: str) -> dict | None:
-    """The unit's commit marker, if the unit committed and every kept file it names exists."""
-    marker = _read_json(unit_marker_path(stage_dir, unit))
-    if marker is None:
-        return None
-    parts = marker.get("parts") or [storage.basename(unit_kept_path(kept_dir, unit))]
-    return marker if all(storage.exists(storage.join(kept_dir, p)) for p in parts) else None
-
-
 def committed_units(stage_dir: str, kept_dir: str) -> set[str]:
     """Units whose commit marker and kept files all exist: two listings, however many units."""
     kept = {storage.basename(f) for f in storage.listdir(kept_dir, ".parquet")}
@@ -222,14 +218,7 @@ def commit_unit(stage_dir: str, unit: str, facts: dict) -> None:
 
 
 def unit_markers(stage_dir: str) -> list[dict]:
-    files = storage.listdir(storage.join(stage_dir, UNITS), ".json")
-    if len(files) <= 4:
-        found = [_read_json(p) for p in files]
-    else:  # on an object store each is a request: read them side by side
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(32, len(files))) as ex:
-            found = list(ex.map(_read_json, files))
+    found = _map_io(_read_json, storage.listdir(storage.join(stage_dir, UNITS), ".json"))
     return [m for m in found if m is not None]
 
 

@@ -161,20 +161,18 @@ def size(location: str) -> int:
     return int(i.size or 0)
 
 
-def listdir(folder: str, suffix: str = "", recursive: bool = False) -> list[str]:
-    """The files under `folder` ending in `suffix`, sorted by name; [] when it does not exist.
-    One listing call (no per-file requests)."""
+def list_with_sizes(folder: str, suffix: str = "", recursive: bool = False) -> list[tuple[str, int]]:
+    """(location, size) of the files under `folder` ending in `suffix`, sorted by name; [] when it
+    does not exist. One listing call (no per-file requests)."""
     fs, path = resolve(folder)
     sel = pafs.FileSelector(path, allow_not_found=True, recursive=recursive)
     found = retrying("list", folder, fs.get_file_info, sel)
-    return sorted(_uri(folder, i.path) for i in found if i.type == pafs.FileType.File and i.path.endswith(suffix))
-
-
-def list_with_sizes(folder: str, suffix: str = "") -> list[tuple[str, int]]:
-    fs, path = resolve(folder)
-    found = retrying("list", folder, fs.get_file_info, pafs.FileSelector(path, allow_not_found=True))
     return sorted((_uri(folder, i.path), int(i.size or 0)) for i in found
                   if i.type == pafs.FileType.File and i.path.endswith(suffix))
+
+
+def listdir(folder: str, suffix: str = "", recursive: bool = False) -> list[str]:
+    return [loc for loc, _ in list_with_sizes(folder, suffix, recursive)]
 
 
 def glob(pattern: str) -> list[str]:
