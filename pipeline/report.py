@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import Counter
 
 from pipeline import report_data as data
 from pipeline import storage
@@ -54,6 +55,7 @@ def build_report(output_dir: str, summary: dict) -> str:
         ("languages", "Languages (final kept set)", _categories(stats.languages, "language", "languages")),
         ("topics", "Topics (final kept set)", _categories(stats.topics, "topic", "topics")),
         ("scores", "Score distributions (final kept set)", _scores(stats)),
+        ("models", "Scorers and model-based decisions", _models(output_dir, stages)),
         ("mix", "Mix", report_mix.render(summary.get("mix"))),
         ("kept-samples", "Sample of kept documents", _kept_samples(kept_files)),
         ("dropped-samples", "Sample of dropped documents", _dropped_samples(stages)),
@@ -173,6 +175,132 @@ def _scores(stats: data.KeptStats) -> str:
     if missing:
         parts.append(note("not scored: " + ", ".join(missing)))
     return "\n".join(parts)
+
+
+def _models(output_dir: str, stages: list[data.StageView]) -> str:
+    """The judge-to-scorer distillation (teachers, held-out agreement, calibration) and the
+    decisions taken on the scores (quality threshold, buckets, topic rates)."""
+    artifacts = data.scorer_artifacts(output_dir)
+    parts = [_teachers(stages, artifacts), _agreement(artifacts), _calibration(stages, artifacts),
+             _quality_decision(data.stage_named(stages, "quality-threshold")), _bucket_decision(stages),
+             _topic_decision(data.stage_named(stages, "downsample-topics"))]
+    return "\n".join(p for p in parts if p)
+
+
+def _teachers(stages: list[data.StageView], artifacts: list[data.Artifact]) -> str:
+    trainer = data.stage_named(stages, "train-scorers")
+    rows = [["all scorers (train-scorers)", name, n] for name, n in sorted(((trainer.facts if trainer else {}).get("teachers") or {}).items())]
+    for a in artifacts:
+        rows += [[a.scorer, name, n] for name, n in sorted(((a.metrics or {}).get("teachers") or {}).items())]
+    if not rows:
+        body = note("No teacher counts recorded (train-scorers' facts and metrics.json have no `teachers`).")
+    else:
+        body = table(["scorer", "teacher", "documents labelled"], rows)
+    return "<h3>Teachers: who labelled the training documents</h3>\n" + body
+
+
+def _held_out(metrics: dict | None) -> dict:
+    return ((metrics or {}).get("metrics") or {}).get("held_out") or {}
+
+
+def _agreement(artifacts: list[data.Artifact]) -> str:
+    head = "<h3>Agreement with the teachers' labels on the held-out part</h3>\n"
+    if not artifacts:
+        return head + note("No trained-scorers.json: train-scorers did not run (or scorers came from configured artifacts).")
+    rows = []
+    for a in artifacts:
+        m = a.metrics or {}
+        h = _held_out(m)
+        kind = ((m.get("kind") or "?") + (" (shipped default)" if a.shipped else "") if a.metrics
+                else "not trained" if not a.location else f"{a.location}: no metrics.json")
+        rows.append([a.scorer, kind, m.get("version"), m.get("n_train"), m.get("n_held_out"),
+                     h.get("roc_auc"), h.get("accuracy"), h.get("macro_f1"), h.get("label_counts"),
+                     sorted((m.get("models") or {}).keys()) or None])
+    return head + table(["scorer", "model", "version", "trained on", "held out", "ROC-AUC", "accuracy", "macro-F1",
+                         "held-out labels", "models"], rows) + note(
+        "From each artifact's metrics.json (train-scorers holds out a hash-chosen share of the labelled documents).")
+
+
+def _calibration(stages: list[data.StageView], artifacts: list[data.Artifact]) -> str:
+    head = "<h3>Calibration: reliability of the scores on held-out labels</h3>\n"
+    curves, rows, sources = {}, [], []
+    recorded = {a.scorer: _held_out(a.metrics).get("reliability") for a in artifacts if _held_out(a.metrics).get("reliability")}
+    computed = data.run_reliability(stages, [a for a in artifacts if a.scorer not in recorded])
+    for scorer, bins in sorted(recorded.items()):
+        computed[scorer] = {"bins": bins, "target": "positive rate", "source": "metrics.json", "n": sum(b["n"] for b in bins)}
+    for scorer, curve in sorted(computed.items()):
+        bins = curve["bins"]
+        curves[f"{scorer} (n={curve['n']})"] = ([b["mean_score"] for b in bins], [b["positive_rate"] for b in bins])
+        rows += [[scorer, f"{b['lo']:.1f}-{b['hi']:.1f}", b["n"], b["mean_score"], b["positive_rate"]] for b in bins]
+        sources.append(f"{scorer}: {curve['source']}, y = {curve['target']}")
+    if not curves:
+        return head + note("No held-out scores to draw: metrics.json records no `reliability` and this run has no "
+                           "held-out labelled document with a score.")
+    svg = report_plots.reliability(curves, "reliability", "Reliability of the binary scorers", "observed (held-out)")
+    return head + figure(svg) + note("; ".join(sources)) + table(["scorer", "score bin", "documents", "mean score", "observed"], rows)
+
+
+MAX_QUALITY_GROUPS = 8  # groups (languages) shown in the keep-curve tables: the largest, plus all of them pooled
+
+
+def _quality_decision(stage: data.StageView | None) -> str:
+    head = "<h3>Quality filtering (quality-threshold)</h3>\n"
+    if stage is None or not stage.facts.get("groups"):
+        return head + note("The quality-threshold stage did not run, or no document had a quality score.")
+    f = stage.facts
+    rule = (f"drop the lowest {f['percentile']:g}% of each {f['group_by']} group" if f["mode"] == "percentile"
+            else f"drop below {f['threshold']:g}")
+    parts = [note(f"Rule: {rule}; scores from {fmt(f.get('scored_by'))}; exempt (domain pages): {fmt(f.get('exempt') or {})}; "
+                  f"unscored ({f.get('unscored_policy')}): {fmt(f.get('unscored') or {})}.")]
+    groups = f["groups"]
+    parts.append(table(["group", "documents", "threshold", "dropped", "kept"],
+                       [[g, v["documents"], v["threshold"], v["dropped"], v["kept"]] for g, v in sorted(groups.items())]))
+    largest = sorted(groups, key=lambda g: (-groups[g]["documents"], g))[:MAX_QUALITY_GROUPS]
+    curve = {f"all ({f['all']['documents']})": f["all"], **{f"{g} ({groups[g]['documents']})": groups[g] for g in largest}}
+    percentiles = list(f["all"]["percentiles"])
+    thresholds = list(f["all"]["thresholds"])
+    parts.append("<p>The score each percentile cuts at (and the share it keeps), per group:</p>")
+    parts.append(table(["group (documents)"] + percentiles,
+                       [[g] + [f"{v['percentiles'][p]['threshold']:.4f} ({100 * v['percentiles'][p]['kept']:.0f}%)" for p in percentiles]
+                        for g, v in curve.items()]))
+    parts.append("<p>The share each threshold keeps, per group:</p>")
+    parts.append(table(["group (documents)"] + thresholds, [[g] + [v["thresholds"][t] for t in thresholds] for g, v in curve.items()]))
+    plotted = dict(list(curve.items())[:1 + min(4, len(largest))])
+    svg = report_plots.lines([float(t) for t in thresholds], {g: [v["thresholds"][t] for t in thresholds] for g, v in plotted.items()},
+                             "quality-keep", "Share of scored documents kept at each quality threshold", "threshold", "share kept")
+    parts.append(figure(svg))
+    return head + "\n".join(parts)
+
+
+def _bucket_decision(stages: list[data.StageView]) -> str:
+    head = "<h3>Buckets (assign-bucket): the thresholds applied and what they kept</h3>\n"
+    files = data.kept_files_from(stages, "assign-bucket")
+    rules = data.bucket_rules(files) if files else {}
+    if not rules:
+        return head + note("The assign-bucket stage did not run.")
+    merged: Counter = Counter()
+    for (bucket, rule), n in rules.items():  # one row for every language outside the primary ones
+        merged[(bucket, "language: not a primary language" if str(rule).startswith("language:") else rule)] += n
+    total = sum(merged.values())
+    rows = [[b, r, n, pct(n, total)] for (b, r), n in sorted(merged.items(), key=lambda kv: (str(kv[0][0]), -kv[1], str(kv[0][1])))]
+    return head + table(["bucket", "rule (annotations.bucket)", "documents", "share"], rows) + note(
+        "Counted on the documents assign-bucket saw (before topic downsampling and the mix); the thresholds are "
+        "calibrated on labelled pages by bench/buckets.py --calibrate (configs/base.yaml gives their precision and recall).")
+
+
+def _topic_decision(stage: data.StageView | None) -> str:
+    head = "<h3>Topic downsampling (downsample-topics)</h3>\n"
+    if stage is None or "topics" not in stage.facts:
+        return head + note("The downsample-topics stage did not run.")
+    f = stage.facts
+    parts = [note(f.get("not_measured") or f"Cap: {f['max_ratio']:g} x each topic's target share in {fmt(f['buckets'])}; "
+                  f"{f['kept']:,} of {f['documents']:,} topical documents kept.")]
+    if not f["topics"]:
+        return head + "\n".join(parts)
+    parts.append(table(["topic", "documents", "share", "target share", "keep rate", "kept", "kept share"],
+                       [[t, v["documents"], v["share"], v["target_share"], v["rate"], v["kept"], v["kept_share"]]
+                        for t, v in sorted(f["topics"].items(), key=lambda kv: (-kv[1]["documents"], kv[0]))]))
+    return head + "\n".join(parts)
 
 
 def _kept_samples(kept_files: list[str]) -> str:

@@ -8,6 +8,7 @@ run) the same functions run in this process, one row group and only the needed c
 time, so memory stays flat; samples re-read only the row groups that hold them."""
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -347,3 +348,166 @@ def dropped_samples(stages: list[StageView], k: int = SAMPLE_PER_REASON, max_rea
     rows = fetch_rows([p for key in sampled for p in per_reason[key]], DROPPED_SAMPLE_COLUMNS)
     out = [(stages[pos].name, reason, [rows[p[0]] for p in per_reason[(pos, reason)]]) for pos, reason in sampled]
     return out, skipped
+
+
+# --------------------------------------------------------------------------- model-based decisions
+# The "Scorers and model-based decisions" section: what train-scorers trained (metrics.json of
+# each artifact), how the scores were turned into decisions (quality-threshold, assign-bucket,
+# downsample-topics) and what those decisions kept.
+
+RUN_POINTER = "trained-scorers.json"  # classifiers/artifacts.py writes it into the output folder
+METRICS = "metrics.json"
+RELIABILITY_BINS = 10
+
+
+def stage_named(stages: list[StageView], name: str) -> StageView | None:
+    return next((s for s in reversed(stages) if s.name == name), None)
+
+
+def kept_files_from(stages: list[StageView], name: str) -> list[str]:
+    """The kept files of the pass that ran stage `name`: the first kept/ folder at or after it."""
+    start = next((i for i, s in enumerate(stages) if s.name == name), None)
+    if start is None:
+        return []
+    for s in stages[start:]:
+        if storage.isdir(s.kept_dir):
+            return parquet_files(s.kept_dir)
+    return []
+
+
+# train-scorers writes a shipped default it fell back to as `default:<scorer>/<version>`, which
+# names a folder of classifiers/default_artifacts/ in this installation (each node resolves it in
+# its own install: classifiers/default_artifacts/__init__.py)
+DEFAULT_PREFIX = "default:"
+DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "classifiers", "default_artifacts")
+
+
+@dataclass
+class Artifact:
+    scorer: str
+    location: str | None
+    metrics: dict | None  # metrics.json, None when the scorer was not trained
+
+    @property
+    def shipped(self) -> bool:
+        return bool(self.location) and self.location.startswith(DEFAULT_PREFIX)
+
+
+def scorer_artifacts(output_dir: str) -> list[Artifact]:
+    pointer = load_json(storage.join(output_dir, RUN_POINTER)) or {}
+    out = []
+    for scorer, location in sorted(pointer.items()):
+        folder = os.path.join(DEFAULT_ROOT, location[len(DEFAULT_PREFIX):]) if location and location.startswith(DEFAULT_PREFIX) else location
+        metrics = load_json(storage.join(folder, METRICS)) if folder else None
+        out.append(Artifact(scorer, location, metrics))
+    return out
+
+
+def _bucket_rules_partial(files: list[str]) -> Counter:
+    """Map step: documents per (bucket, the rule assign-bucket wrote in annotations["bucket"])."""
+    import json
+
+    out: Counter = Counter()
+    for _, _, t in row_groups(files, ["bucket", "annotations"]):
+        if "bucket" not in t.column_names:
+            continue
+        notes = t.column("annotations").to_pylist() if "annotations" in t.column_names else [None] * t.num_rows
+        for bucket, ann in zip(t.column("bucket").to_pylist(), notes):
+            rule = json.loads(ann).get("bucket") if ann else None
+            out[(bucket, rule)] += 1
+    return out
+
+
+def _sum_counters(parts: list[Counter]) -> Counter:
+    out: Counter = Counter()
+    for p in parts:
+        out.update(p)
+    return out
+
+
+def bucket_rules(files: list[str]) -> Counter:
+    return map_reduce(files, _bucket_rules_partial, _sum_counters)
+
+
+def _scores_partial(files: list[str], ids: frozenset, columns: tuple[str, ...]) -> dict:
+    """Map step: {id: {column: value}} of the listed ids (a labelled sample) in some files."""
+    out = {}
+    for _, _, t in row_groups(files, ["id", *columns]):
+        mask = pc.is_in(t.column("id"), pa.array(sorted(ids), pa.string()))
+        for row in t.filter(mask).to_pylist():
+            out[row["id"]] = {c: row.get(c) for c in columns}
+    return out
+
+
+def held_out_split(example_id: str, fraction: float, seed: int) -> bool:
+    """train-scorers' held-out split (classifiers/label_sources.is_held_out: a hash of seed and
+    id), restated here because the spine does not import the classifiers (tests check they agree)."""
+    import xxhash
+
+    return (xxhash.xxh3_64_intdigest(f"{seed}\0{example_id}".encode("utf-8", "surrogatepass")) % 10_000) < fraction * 10_000
+
+
+def reliability_bins(scores: list[float], targets: list[float], bins: int = RELIABILITY_BINS) -> list[dict]:
+    """Per equal-width score bin: documents, mean score and mean target (1/0 labels: the
+    positive rate)."""
+    out = []
+    idx = np.minimum((np.asarray(scores, dtype=float) * bins).astype(int), bins - 1)
+    s, y = np.asarray(scores, dtype=float), np.asarray(targets, dtype=float)
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            out.append({"lo": b / bins, "hi": (b + 1) / bins, "n": int(sel.sum()),
+                        "mean_score": round(float(s[sel].mean()), 4), "positive_rate": round(float(y[sel].mean()), 4)})
+    return out
+
+
+def _teacher_targets(rows: list[dict]) -> tuple[dict[str, float], str]:
+    """Each labelled id's target: its 0/1 label where the labels are binary, else the teacher's
+    expected score scaled to 0..1 (a 0-5 judge)."""
+    labels = {r["label"] for r in rows}
+    if labels <= {"0", "1"}:
+        return {r["id"]: float(r["label"]) for r in rows}, "positive rate"
+    return {r["id"]: float(r["expected"]) / 5.0 for r in rows if r.get("expected") is not None}, "mean teacher score / 5"
+
+
+def _run_labels(labels_dir: str) -> tuple[list[dict], bool]:
+    """train-scorers' labels: labels/combined.parquet (every training label with its scorer and
+    teacher) when it exists, else the judge's labels per task (labels/<task>.parquet). Small: a
+    labelled sample, not the records."""
+    combined = storage.join(labels_dir, "combined.parquet")
+    if storage.exists(combined):
+        return [r for _, _, t in row_groups([combined], ["scorer", "id", "label"]) for r in t.to_pylist()], True
+    files = [f for f in parquet_files(labels_dir) if storage.dirname(f).rstrip("/") == labels_dir.rstrip("/")]
+    return [r for _, _, t in row_groups(files, ["id", "task", "label", "expected"]) for r in t.to_pylist()], False
+
+
+def run_reliability(stages: list[StageView], artifacts: list[Artifact]) -> dict[str, dict]:
+    """For binary scorers whose metrics.json records no reliability curve: the curve against this
+    run's labels (train-scorers' labels/), on the artifact's held-out split for an artifact trained
+    on them, on all of them for a shipped default (which never saw this run's labels). Scores are
+    read from the scorer's pass by Ray tasks that return only the labelled documents' scores."""
+    trainer = stage_named(stages, "train-scorers")
+    if trainer is None:
+        return {}
+    labels, combined = _run_labels(storage.join(trainer.folder, "labels"))
+    out = {}
+    for a in artifacts:
+        m = a.metrics or {}
+        config = m.get("config") or {}
+        if m.get("scorer_kind") != "binary" or not m.get("column") or (not a.shipped and "seed" not in config):
+            continue
+        rows = [r for r in labels if (r.get("scorer") == a.scorer if combined else r.get("task") == m.get("task"))]
+        if not a.shipped:
+            rows = [r for r in rows if held_out_split(r["id"], config.get("held_out_fraction", 0.2), config["seed"])]
+        targets, ylabel = _teacher_targets(rows)
+        if not targets:
+            continue
+        files = kept_files_from(stages, a.scorer)
+        scored = map_reduce(files, _scores_partial, _merge_dicts, ids=frozenset(targets), columns=(m["column"],))
+        pairs = [(v[m["column"]], targets[i]) for i, v in sorted(scored.items()) if v.get(m["column"]) is not None]
+        if pairs:
+            source = ("this run's teacher labels (a shipped default: not trained on this run's labels)" if a.shipped
+                      else "this run's held-out labelled documents")
+            out[a.scorer] = {"bins": reliability_bins([p[0] for p in pairs], [p[1] for p in pairs]), "n": len(pairs),
+                             "target": ylabel, "source": source}
+    return out

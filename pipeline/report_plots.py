@@ -93,3 +93,41 @@ def grouped_bars(categories: list[str], series: dict[str, list[float]], prefix: 
         ax.legend(loc="lower right", frameon=False)
         ax.spines[["top", "right"]].set_visible(False)
         return to_svg(fig, prefix)
+
+
+def reliability(curves: dict[str, tuple[list[float], list[float]]], prefix: str, title: str, ylabel: str) -> str:
+    """Reliability (calibration) curves: per scorer, the observed rate against the mean predicted
+    score of each bin, with the diagonal of a perfectly calibrated scorer."""
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 9}):
+        fig = _figure(3.4)
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color="#8c8c8c", linestyle="--", linewidth=1, label="calibrated")
+        for i, (name, (x, y)) in enumerate(curves.items()):
+            ax.plot(x, y, marker="o", color=PALETTE[i % len(PALETTE)], label=name)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("mean score in the bin")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="upper left", frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+        return to_svg(fig, prefix)
+
+
+def lines(x: list[float], series: dict[str, list[float]], prefix: str, title: str, xlabel: str, ylabel: str) -> str:
+    """One line per series over a shared x (e.g. the share kept at each threshold, per group)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"font.size": 9}):
+        fig = _figure(3.0)
+        ax = fig.add_subplot()
+        for i, (name, values) in enumerate(series.items()):
+            ax.plot(x, values, marker="o", color=PALETTE[i % len(PALETTE)], label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="best", frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+        return to_svg(fig, prefix)

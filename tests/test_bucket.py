@@ -22,6 +22,7 @@ CASES = [
 
 
 def _run(cases, **config):
+    config = {"code_threshold": 0.5, "reasoning_threshold": 0.5, **config}  # the cases' thresholds, whatever the calibrated defaults
     rows = [{"id": f"d{i}", "language": lang, "code_score": cs, "reasoning_score": rs, "annotations": '{"pii":{"email":1}}'}
             for i, ((lang, cs, rs), _) in enumerate(cases)]
     kept, dropped = run_map_stage_local(AssignBucket(AssignBucket.Config(**config)), documents_from_rows(rows), batch_size=4)
@@ -48,3 +49,23 @@ def test_thresholds_columns_and_languages_come_from_config():
 def test_unknown_score_column_is_a_config_error():
     with pytest.raises(Exception):
         AssignBucket.Config(code_column="text")
+
+
+def test_math_first_when_configured():
+    cases = [(("en", 0.9, 0.9), None), (("en", 0.9, 0.2), None), (("en", 0.1, 0.6), None)]
+    out = _run(cases, first="math_reasoning")
+    assert [(r["bucket"], json.loads(r["annotations"])["bucket"]) for r in out] == [
+        ("math_reasoning", "reasoning_score>=0.5"), ("code", "code_score>=0.5"), ("math_reasoning", "reasoning_score>=0.5")]
+
+
+def test_domain_detect_scores_as_the_source():
+    """`domain.code` / `domain.math`: domain-detect's labelling-function scores in annotations."""
+    rows = [{"id": "a", "language": "en", "code_score": 0.01, "annotations": json.dumps({"domain": {"code": 0.9, "math": 0.0}})},
+            {"id": "b", "language": "en", "code_score": 0.99, "annotations": json.dumps({"domain": {"code": 0.1, "math": 0.8}})},
+            {"id": "c", "language": "en", "code_score": 0.99, "annotations": None}]
+    stage = AssignBucket(AssignBucket.Config(code_column="domain.code", reasoning_column="domain.math", code_threshold=0.5,
+                                             reasoning_threshold=0.6))
+    kept, _ = run_map_stage_local(stage, documents_from_rows(rows))
+    out = {r["id"]: (r["bucket"], json.loads(r["annotations"])["bucket"]) for r in kept.to_pylist()}
+    assert out == {"a": ("code", "domain.code>=0.5"), "b": ("math_reasoning", "domain.math>=0.6"),
+                   "c": ("general", "no-scorer:domain.code,domain.math")}

@@ -50,20 +50,28 @@ def test_demo_decisions_per_page(demo_run):
     assert outcome("news-library-v2")[0] == "kept"
     # the exact copy and the syndicated near-duplicate: one of each pair survives
     pairs = [("cooking-sourdough", "cooking-sourdough-copy"), ("travel-lisbon", "travel-lisbon-syndicated")]
+    # (the survivor may still be left out by the mix, which samples the general bucket's tokens)
     for a, b in pairs:
-        decisions = sorted([outcome(a)[0], outcome(b)[0]])
-        assert decisions == ["dropped", "kept"], (a, b, outcome(a), outcome(b))
-        dropped = a if outcome(a)[0] == "dropped" else b
-        assert outcome(dropped)[1:] == ("dedup-minhash", "near-duplicate")
+        by_minhash = [k for k in (a, b) if outcome(k)[1:] == ("dedup-minhash", "near-duplicate")]
+        assert len(by_minhash) == 1, (a, b, outcome(a), outcome(b))
+        survivor = b if by_minhash == [a] else a
+        assert outcome(survivor)[0] == "kept" or outcome(survivor)[1] == "mix", (survivor, outcome(survivor))
+        assert led[rid(by_minhash[0])]["duplicate_of"] == rid(survivor)
     assert outcome("community-contacts-pii")[1:] == ("pii", "pii-density")
     kept_text = {r["id"]: r["text"] for r in final_kept_rows(out)}
     finance = kept_text[rid("finance-emergency-fund")]
     assert "<EMAIL>" in finance and "<PHONE>" in finance and "maria.keller@" not in finance
     pythagoras = kept_text[rid("math-pythagoras-images")]
     assert "a^2 + b^2 = c^2" in pythagoras, pythagoras[:500]  # formula images: alt text kept
+    # good pages pass every filter; the mix may still leave some out to meet the token shares
     for key in ["fr-boulangerie", "de-wandern", "es-huerto", "ru-chai", "zh-xiongmao", "ja-onsen", "pt-futebol",
                 "math-pythagoras-images", "code-python-comprehensions", "science-octopus"]:
-        assert outcome(key)[0] == "kept", (key, outcome(key))
+        decision, stage, reason = outcome(key)
+        assert decision == "kept" or (stage == "mix" and reason.startswith("mix-downsampled:")), (key, outcome(key))
+    # the domain pages reach their buckets (kept or not by the mix, the ledger keeps the bucket)
+    assert led[rid("code-python-comprehensions")]["bucket"] == "code"
+    for key in ["math-pythagoras-images", "math-quadratic-mathml"]:
+        assert led[rid(key)]["bucket"] == "math_reasoning", (key, led[rid(key)])
 
 
 def test_demo_rerun_is_resumed_and_a_second_run_is_byte_identical(demo_run, tmp_path):

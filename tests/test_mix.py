@@ -22,8 +22,12 @@ def _rows():
     for bucket, n in SIZES.items():
         for i in range(n):
             rows.append({"id": f"{bucket}-{i:03d}", "bucket": bucket, "token_count": 10, "text": "t",
-                         "code_score": i / n if bucket == "code" else None,
-                         "reasoning_score": (n - i) / n if bucket == "math_reasoning" else None})
+                         # the domain scores rank against the quality scores: the anneal set
+                         # must follow quality (the fastText one, or the transformer's where set)
+                         "code_score": (n - i) / n if bucket == "code" else None,
+                         "reasoning_score": i / n if bucket == "math_reasoning" else None,
+                         "quality_fasttext": i / n if bucket in ("code", "math_reasoning") else None,
+                         "quality_transformer": (n - i) / n if bucket == "math_reasoning" else None})
     return rows
 
 
@@ -82,8 +86,9 @@ def test_exact_copies_for_1000_100_100_100_tokens(mixed):
 def test_anneal_is_the_top_scored_slice_of_code_and_math(mixed):
     kept, _, plan = mixed
     anneal = sorted(r["id"] for r in kept if r["anneal"])
-    # top 30% of 10 scored documents each: the highest code_score (i = 9, 8, 7) and the highest
-    # reasoning_score ((10 - i) / 10: i = 0, 1, 2)
+    # top 30% of 10 scored documents each, by quality, not by the domain score: code by
+    # quality_fasttext (i = 9, 8, 7), math by quality_transformer, which wins over fastText where
+    # it has a value ((10 - i) / 10: i = 0, 1, 2)
     assert anneal == ["code-007", "code-008", "code-009", "math_reasoning-000", "math_reasoning-001", "math_reasoning-002"]
     assert plan["anneal"]["code"]["documents"] == 3 and plan["anneal"]["code"]["eligible_documents"] == 10
     assert all(r["anneal"] is False for r in kept if r["bucket"] in ("general", "multilingual"))
@@ -128,6 +133,11 @@ def test_config_rejects_unknown_buckets():
         Mix.Config(targets={"poetry": 1.0})
     with pytest.raises(Exception):
         Mix.Config(anneal={"columns": {"code": "nonsense"}})
+    with pytest.raises(Exception):
+        Mix.Config(anneal={"columns": {"code": []}})
+    # one column or several (the first with a value ranks)
+    assert Mix.Config(anneal={"columns": {"code": "code_score"}}).anneal.columns == {"code": ("code_score",)}
+    assert Mix.Config().anneal.columns["math_reasoning"] == ("quality_transformer", "quality_fasttext")
 
 
 @pytest.mark.parametrize("fetch_limit", [1, 3, 1000])
@@ -159,3 +169,46 @@ def test_cuts_equal_a_local_sort_whatever_the_fetch_limit(ray_local, fetch_limit
         assert r.documents == j and r.weight == sum(d[2] for d in docs[:j]) and r.total_weight == total
         taken = r.cut.taken(np.array([d[0] for d in docs], np.uint64), [d[1] for d in docs])
         assert taken.tolist() == [True] * j + [False] * (len(docs) - j)
+
+
+def test_first_fit_lands_near_the_goal_where_a_long_document_sits_at_the_cut(ray_local):
+    import numpy as np
+    import pyarrow as pa
+    import ray.data
+
+    from pipeline.mix.cuts import KEYED_SCHEMA, first_fit
+
+    ids = [f"d{i:02d}" for i in range(12)]
+    keys = np.arange(1, 13, dtype=np.uint64) << np.uint64(50)  # seeded order = id order here
+    weights = [300, 200, 5000, 100, 250, 80, 6000, 120, 90, 60, 400, 70]
+    table = pa.table([pa.array(["code"] * 12), pa.array(keys, pa.uint64()), pa.array(ids), pa.array(weights, pa.int64())],
+                     schema=KEYED_SCHEMA)
+    keyed = ray.data.from_arrow([table.slice(0, 5), table.slice(5)])
+    r = first_fit(keyed, "code", 1000)
+    # in order: 300 + 200 fit, 5000 does not (the cut), then 100 + 250 + 80 fit, 6000, 120, 90 not,
+    # 60 fits (990); the smallest left out, 70, would overshoot by 60, more than the 10 missing
+    taken = r.cut.taken(keys, ids)
+    assert [i for i, t in zip(ids, taken) if t] == ["d00", "d01", "d03", "d04", "d05", "d09"]
+    assert (r.weight, r.documents, r.total_weight) == (990, 6, sum(weights))
+    assert (r.cut.key, r.cut.id) == (int(keys[2]), "d02") and r.cut.extra == {"d03", "d04", "d05", "d09"}
+    # short of a target by more than the smallest document's overshoot: that document is added
+    r = first_fit(keyed, "code", 985)  # 930 fits; 60 more overshoots by 5, less than the 55 missing
+    assert r.weight == 990 and "d09" in r.cut.extra
+    assert first_fit(keyed, "code", 1000, fetch_limit=5) is None  # too many documents to fetch: the prefix stays
+
+
+def test_mix_with_long_documents_still_within_one_point(ray_local, tmp_path):
+    """A bucket of a few long documents and many short ones: the closest prefix would miss its
+    share by a long document; the mix fills it first-fit and every share is within 1 point."""
+    rows = [{"id": f"general-{i:03d}", "bucket": "general", "token_count": 100, "text": "t"} for i in range(100)]
+    rows += [{"id": f"code-{i:03d}", "bucket": "code", "token_count": 3000 if i % 5 == 0 else 150, "text": "t"} for i in range(40)]
+    rows += [{"id": f"math_reasoning-{i:03d}", "bucket": "math_reasoning", "token_count": 120, "text": "t"} for i in range(60)]
+    rows += [{"id": f"multilingual-{i:03d}", "bucket": "multilingual", "token_count": 40, "text": "t"} for i in range(60)]
+    kept, _, plan = _run(tmp_path, rows, name="long")
+    assert plan["unmet"] == [], plan["unmet"]
+    tokens = Counter()
+    for r in kept:
+        tokens[r["bucket"]] += r["repeats"] * r["token_count"]
+    total = sum(tokens.values())
+    for b, target in {"general": 0.5, "math_reasoning": 0.25, "code": 0.17, "multilingual": 0.08}.items():
+        assert abs(tokens[b] / total - target) <= 0.01, (b, tokens)

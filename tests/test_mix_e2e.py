@@ -26,6 +26,9 @@ from tests.e2e_checks import SHARED_WARC_JUDGE, ledger, run_pipeline
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 SCORER = "t-synthetic-scores"
+# assign-bucket on the stand-in scorers' columns, not on the shipped config's choice
+STAND_IN_BUCKETS = {"code_column": "code_score", "reasoning_column": "reasoning_score", "code_threshold": 0.5,
+                    "reasoning_threshold": 0.5, "first": "code"}
 
 
 class SyntheticScores(Annotator):
@@ -51,7 +54,10 @@ def write_config(folder: Path) -> str:
         "extends": str(ROOT / "configs" / "demo.yaml"),
         "input": {"paths": [str(ROOT / "demo" / "sample.warc.gz")]},
         "pipeline": steps,
-        "stages": {"shard": {"max_tokens_per_shard": 2000}, "downsample-topics": {"keep_rates": {"entertainment": 0.0}}},
+        # the mix alone: no quality filtering, buckets from the stand-in scores (tests/test_mix_demo.py
+        # runs the demo as it ships)
+        "stages": {"shard": {"max_tokens_per_shard": 2000}, "downsample-topics": {"keep_rates": {"entertainment": 0.0}},
+                   "quality-threshold": {"percentile": 0}, "assign-bucket": STAND_IN_BUCKETS},
     }
     path = folder / "mix.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -193,7 +199,8 @@ def test_shared_warcs_mix_within_one_point(shared_data, tmp_path, ray_local):
         steps.insert(steps.index("assign-bucket"), "t-hashed-scores")
         path = tmp_path / "cc-mix.yaml"
         # thresholds for uniform stand-in scores: ~15% of English pages code, ~25% of the rest math
-        stages = {**SHARED_WARC_JUDGE["stages"], "assign-bucket": {"code_threshold": 0.85, "reasoning_threshold": 0.75}}
+        stages = {**SHARED_WARC_JUDGE["stages"],
+                  "assign-bucket": {**STAND_IN_BUCKETS, "code_threshold": 0.85, "reasoning_threshold": 0.75}}
         path.write_text(yaml.safe_dump({
             "extends": str(ROOT / "configs" / "commoncrawl.yaml"), "input": {"paths": warcs}, "pipeline": steps,
             "stages": stages,

@@ -292,3 +292,117 @@ def test_mix_rendering_is_generic():
     assert transposed.count("<svg") == 1 and "achieved" in transposed
     assert "&lt;b&gt;" in report_mix.render([1, "<b>"])  # unknown shape: shown as escaped JSON
     assert "did not run" in report_mix.render(None)
+
+
+# ---- the scorers and model-based decisions section, on a hand-made run folder
+
+
+def _models_run(tmp_path):
+    """A run folder with what the section reads: trained-scorers.json and two artifacts' metrics.json
+    (one records a reliability curve, one does not: its curve comes from the run's labels), the
+    train-scorers labels, the scorers' pass, quality-threshold's facts (from a real decision),
+    assign-bucket's kept files and downsample-topics' facts."""
+    import ray.data
+
+    from classifiers.label_sources import is_held_out
+    from filters.quality_threshold import QualityThreshold
+    from pipeline.stage import RunContext
+
+    stages = ["train-scorers", "quality-fasttext", "code-score", "quality-threshold", "assign-bucket", "downsample-topics"]
+    dirs = {name: tmp_path / "stages" / f"{i:02d}-{name}" for i, name in enumerate(stages)}
+    docs = [{"id": f"m{i:03d}", "language": "en" if i % 4 else "de", "quality_fasttext": (i % 50) / 50, "code_score": (i % 10) / 10,
+             "text": "t"} for i in range(200)]
+    (dirs["code-score"] / "kept").mkdir(parents=True)
+    pq.write_table(documents_from_rows(docs), dirs["code-score"] / "kept" / "part-0.parquet")
+    # labels: quality by the judge (0-5), code as binary 0/1 labels
+    (dirs["train-scorers"] / "labels").mkdir(parents=True)
+    import pyarrow as pa
+
+    labelled = [d for d in docs if is_held_out(d["id"], 0.2, 5)][:30] + docs[:10]
+    # labels/combined.parquet, as train-scorers writes it: every training label, its scorer and teacher
+    pq.write_table(pa.table({"scorer": ["code-score"] * len(labelled), "id": [d["id"] for d in labelled],
+                             "label": ["1" if d["code_score"] >= 0.5 else "0" for d in labelled],
+                             "teacher": ["code-lf"] * len(labelled)}), dirs["train-scorers"] / "labels" / "combined.parquet")
+    arts = tmp_path / "artifacts"
+    quality_metrics = {"kind": "fasttext", "version": "q1", "n_train": 80, "n_held_out": 20, "scorer_kind": "binary",
+                       "column": "quality_fasttext", "task": "quality", "models": {"default": "d.bin"},
+                       "teachers": {"judge": 60, "reference-texts": 40},
+                       "config": {"seed": 5, "held_out_fraction": 0.2},
+                       "metrics": {"held_out": {"roc_auc": 0.8123, "accuracy": 0.75, "macro_f1": 0.7, "label_counts": {"0": 10, "1": 10},
+                                                "reliability": [{"lo": 0.0, "hi": 0.5, "n": 10, "mean_score": 0.3, "positive_rate": 0.2},
+                                                                {"lo": 0.5, "hi": 1.0, "n": 10, "mean_score": 0.7, "positive_rate": 0.8}]}}}
+    code_metrics = {**quality_metrics, "version": "c1", "column": "code_score", "task": "code", "teachers": {"code-functions": 50},
+                    "metrics": {"held_out": {"roc_auc": 0.9, "accuracy": 0.85, "macro_f1": 0.8, "label_counts": {"0": 15, "1": 5}}}}
+    pointer = {}
+    for name, m in (("quality-fasttext", quality_metrics), ("code-score", code_metrics), ("topic", None)):
+        if m is None:
+            pointer[name] = None
+            continue
+        (arts / name).mkdir(parents=True)
+        (arts / name / "metrics.json").write_text(json.dumps(m))
+        pointer[name] = str(arts / name)
+    # a shipped default train-scorers fell back to: `default:<scorer>/<version>`, in the installation
+    shipped = tmp_path / "shipped" / "reasoning-score" / "v0"
+    shipped.mkdir(parents=True)
+    (shipped / "metrics.json").write_text(json.dumps({**code_metrics, "version": "v0", "column": "reasoning_score",
+                                                      "metrics": {"held_out": {"roc_auc": 0.77}}}))
+    pointer["reasoning-score"] = "default:reasoning-score/v0"
+    (tmp_path / "trained-scorers.json").write_text(json.dumps(pointer))
+    qt = QualityThreshold(QualityThreshold.Config(percentile=20),
+                          RunContext(output_dir=str(tmp_path), stage_dir=str(dirs["quality-threshold"]), seed=5))
+    qt_facts = qt.decide(ray.data.from_arrow(documents_from_rows(docs)))
+    buckets = [{"id": d["id"], "bucket": b, "annotations": json.dumps({"bucket": r})} for d, (b, r) in zip(docs, [
+        ("code", "code_score>=0.7"), ("general", "below-thresholds"), ("multilingual", "language:de"), ("multilingual", "language:fr")] * 50)]
+    (dirs["assign-bucket"] / "kept").mkdir(parents=True)
+    pq.write_table(documents_from_rows(buckets), dirs["assign-bucket"] / "kept" / "part-0.parquet")
+    topic_facts = {"buckets": ["general"], "max_ratio": 3.0, "documents": 150, "kept": 120, "would_drop": 30,
+                   "topics": {"entertainment": {"documents": 90, "share": 0.6, "target_share": 0.3333, "rate": 0.6667, "kept": 60, "kept_share": 0.5},
+                              "science": {"documents": 60, "share": 0.4, "target_share": 0.3333, "rate": 1.0, "kept": 60, "kept_share": 0.5}}}
+    facts = {"train-scorers": {"teachers": {"judge": 60, "code-functions": 50}}, "quality-threshold": qt_facts,
+             "downsample-topics": topic_facts}
+    summary = {"input_total": 200, "kept_total": 200, "dropped_total": 0, "balanced": True, "problems": [],
+               "stages": [{"index": i, "name": n, "rows_in": 200, "kept": 200, "dropped": 0, "reasons": {}, "seconds": 0.1,
+                           "resumed": False, "facts": facts.get(n, {})} for i, n in enumerate(stages)]}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    return qt_facts, labelled
+
+
+def test_models_section(ray_local, tmp_path, monkeypatch):
+    from pipeline import report_data
+
+    monkeypatch.setattr(report_data, "DEFAULT_ROOT", str(tmp_path / "shipped"))
+    qt_facts, labelled = _models_run(tmp_path)
+    page = parse(write_report(str(tmp_path)))
+    text = page.section_text("models")
+    tables = page.tables["models"]
+    teachers = {(r[0], r[1]): num(r[2]) for r in tables[0][1:]}
+    assert teachers[("all scorers (train-scorers)", "judge")] == 60 and teachers[("quality-fasttext", "reference-texts")] == 40
+    agreement = {r[0]: r for r in tables[1][1:]}
+    assert agreement["quality-fasttext"][5] == "0.8123" and agreement["code-score"][5] == "0.9"
+    assert agreement["topic"][1] == "not trained"
+    assert agreement["reasoning-score"][1] == "fasttext (shipped default)" and agreement["reasoning-score"][5] == "0.77"
+    # calibration: quality's curve from metrics.json, code's from the run's held-out labels
+    assert "quality-fasttext: metrics.json" in text and "code-score: this run's held-out labelled documents" in text
+    from classifiers.label_sources import is_held_out
+
+    held = {d["id"] for d in labelled if is_held_out(d["id"], 0.2, 5)}
+    assert f"code-score (n={len(held)})" in open(tmp_path / "report.html").read()
+    assert open(tmp_path / "report.html").read().count("<svg") >= 3
+    # the quality decision: per group thresholds, what each percentile keeps
+    groups = {r[0]: r for r in tables[3][1:]}
+    assert set(groups) == {"de", "en"} and float(groups["en"][2]) == qt_facts["groups"]["en"]["threshold"]
+    assert "drop the lowest 20% of each language group" in text
+    # buckets: one row for every non-primary language together
+    rules = {(r[0], r[1]): num(r[2]) for r in next(t for t in tables if t[0][:2] == ["bucket", "rule (annotations.bucket)"])[1:]}
+    assert rules == {("code", "code_score>=0.7"): 50, ("general", "below-thresholds"): 50,
+                     ("multilingual", "language: not a primary language"): 100}
+    topics = {r[0]: r for r in tables[-1][1:]}
+    assert topics["entertainment"][4] == "0.6667"
+
+
+def test_held_out_split_is_train_scorers_split():
+    from classifiers.label_sources import is_held_out
+    from pipeline.report_data import held_out_split
+
+    ids = [f"doc-{i}" for i in range(2000)]
+    assert [held_out_split(i, 0.2, 11) for i in ids] == [is_held_out(i, 0.2, 11) for i in ids]

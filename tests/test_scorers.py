@@ -101,13 +101,17 @@ def test_topic_stage_writes_taxonomy_keys(tmp_path):
         assert 0 < json.loads(r["annotations"])["topic"]["p"] <= 1
 
 
-def test_stage_artifact_lookup(tmp_path):
+def test_stage_artifact_lookup(tmp_path, monkeypatch):
+    from classifiers import default_artifacts
+
+    monkeypatch.setattr(default_artifacts, "ROOT", tmp_path / "no-defaults")
     rows = documents_from_rows([{"id": "a", "text": "Some text here."}])
-    # no artifact configured and no train-scorers pointer: a clear error, at setup
-    with pytest.raises(FileNotFoundError, match="train-scorers"):
-        CodeScore(CodeScore.Config(), _ctx(tmp_path)).setup()
+    # a configured artifact must exist
     with pytest.raises(FileNotFoundError, match="metrics.json"):
         CodeScore(CodeScore.Config(artifact=str(tmp_path / "nope")), _ctx(tmp_path)).setup()
+    # no artifact configured, no train-scorers pointer and no shipped default: null column, kept
+    kept, dropped = run_map_stage_local(CodeScore(CodeScore.Config(), _ctx(tmp_path)), rows)
+    assert kept.column("code_score").to_pylist() == [None] and dropped.num_rows == 0
     # train-scorers could not train it: the column stays null, the record is kept
     artifacts.write_run_pointer(str(tmp_path), {"code-score": None})
     kept, dropped = run_map_stage_local(CodeScore(CodeScore.Config(), _ctx(tmp_path)), rows)
@@ -117,3 +121,59 @@ def test_stage_artifact_lookup(tmp_path):
     artifacts.write_run_pointer(str(tmp_path), {"code-score": path})
     kept, _ = run_map_stage_local(CodeScore(CodeScore.Config(), _ctx(tmp_path)), rows)
     assert 0.0 <= kept.column("code_score").to_pylist()[0] <= 1.0
+
+
+def test_stage_falls_back_to_shipped_default(tmp_path, monkeypatch, caplog):
+    """No run artifact and none configured: the shipped default scores, and the log names it; a
+    `default:` reference in trained-scorers.json resolves in this installation."""
+    import logging
+
+    from classifiers import default_artifacts
+
+    root = tmp_path / "defaults"
+    path = train_fasttext_scorer(spec("code-score"), examples(["1", "0"], 40), SMALL, str(root), seed=0)
+    version = os.path.basename(path)
+    (root / default_artifacts.INDEX).write_text(json.dumps({"code-score": version}))
+    monkeypatch.setattr(default_artifacts, "ROOT", root)
+    rows = documents_from_rows([{"id": "a", "text": "Some text here."}])
+    out = tmp_path / "single-stage"  # as `curate code-score --input .. --output DIR`: no pointer there
+    with caplog.at_level(logging.INFO, logger="classifiers.scorer_stages"):
+        kept, _ = run_map_stage_local(CodeScore(CodeScore.Config(), _ctx(out)), rows)
+    assert 0.0 <= kept.column("code_score").to_pylist()[0] <= 1.0
+    assert f"code-score/{version}" in caplog.text and "shipped default" in caplog.text
+    ref = default_artifacts.default_ref("code-score")
+    assert ref == f"default:code-score/{version}" and default_artifacts.resolve_ref(ref) == path
+    artifacts.write_run_pointer(str(tmp_path), {"code-score": ref})
+    kept2, _ = run_map_stage_local(CodeScore(CodeScore.Config(), _ctx(tmp_path)), rows)
+    assert kept2.column("code_score").to_pylist() == kept.column("code_score").to_pylist()
+    # topic ships none: its column stays null and the log says why
+    with caplog.at_level(logging.WARNING, logger="classifiers.scorer_stages"):
+        kept, _ = run_map_stage_local(TopicClassifier(TopicClassifier.Config(), _ctx(out)), rows)
+    assert kept.column("topic").to_pylist() == [None] and "test use only" in caplog.text
+
+
+def test_linear_topic_scorer(tmp_path):
+    """The topic classifier's model: TF-IDF + logistic regression, plain arrays, deterministic."""
+    from classifiers.training import LinearScorer, train_linear_scorer
+
+    labels = ["sports-fitness", "food-dining", "religion"]
+    exs = examples(labels, 50)
+    # with the MiniLM embedding model mixed in (the default), from a subsample of 60 documents
+    mixed = SMALL.model_copy(update={"linear": SMALL.linear.model_copy(update={"encoder": True, "encoder_max_train": 60})})
+    a = train_linear_scorer(spec("topic"), exs, mixed, str(tmp_path / "a"), 0)
+    b = train_linear_scorer(spec("topic"), list(reversed(exs)), mixed, str(tmp_path / "b"), 0)
+    assert _files(a) == _files(b) and sorted(os.listdir(a)) == ["encoder.npz", "linear.npz", "metrics.json", "tfidf.json"]
+    meta = artifacts.read_metrics(a)
+    assert meta["kind"] == "linear" and meta["metrics"]["held_out"]["accuracy"] > 0.9
+    assert meta["examples_per_model"] == {"encoder": 60, "linear": meta["n_train"]}
+    import random
+
+    rng = random.Random(5)
+    got, names = LinearScorer(a).label([doc(lab, rng) for lab in labels] + ["", "zzzz unseen"])
+    assert [g[0] for g in got[:3]] == labels and got[3] is None and got[4] is None and set(names) == {"linear"}
+    # binary use of the same model (TF-IDF alone): P("1")
+    alone = SMALL.model_copy(update={"linear": SMALL.linear.model_copy(update={"encoder": False})})
+    path = train_linear_scorer(spec("code-score"), examples(["1", "0"], 40), alone, str(tmp_path / "c"), 0)
+    assert "encoder.npz" not in os.listdir(path)
+    probs, _ = LinearScorer(path).probability([doc("1", rng), doc("0", rng)])
+    assert probs[0] > 0.5 > probs[1]

@@ -33,6 +33,8 @@ def _config(tmp_path) -> str:
         f"    scorers: [{', '.join(SCORERS)}]\n"
         "    sample_size: 24\n"       # a seeded half of the demo pages that survive langid
         "    judge: {device: cpu, max_chars: 500}\n"  # ~1 CPU s per label instead of ~9 at 3,000
+        # the judge's labels alone (the teachers beside it: tests/test_teachers.py)
+        "    teachers: {weborganizer: null, references: [], rule_drops: false}\n"
 
         # the 135M judge scores most pages 0-1: quality trains on its ranking, as the demo does
         "    train: {fasttext: {min_count: 1}, min_class_examples: 2, positive_quantile: 0.5}\n"

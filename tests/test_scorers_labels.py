@@ -64,19 +64,3 @@ def test_split_is_stable_and_near_fraction():
     assert all(is_held_out(e.id, 0.2, 7) for e in held)
     assert sorted(e.id for e in split(exs, 0.2, seed=8)[1]) != sorted(e.id for e in held)
     assert examples_sha256(exs) == examples_sha256(list(reversed(exs))) != examples_sha256(exs[1:])
-
-
-def test_positive_quantile_per_task():
-    """One quantile for every task, or one per task; a task without one uses positive_min."""
-    from classifiers.train_scorers import _binary
-    from classifiers.train_settings import TrainSettings
-
-    scores = [JudgeScore("code", "1", e, {}) for e in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)]
-    per_task = TrainSettings(positive_quantile={"code": 0.8, "quality": 0.5}, positive_min=3)
-    assert [_binary(s, "code", scores, per_task) for s in scores].count("1") == 2  # cut 0.82: 0.9 and 1.0
-    assert [_binary(s, "quality", scores, per_task) for s in scores].count("1") == 5  # cut 0.55
-    assert {_binary(s, "reasoning", scores, per_task) for s in scores} == {"0"}  # label "1" < positive_min 3
-    shared = TrainSettings(positive_quantile=0.5)
-    assert [_binary(s, "code", scores, shared) for s in scores].count("1") == 5
-    with pytest.raises(Exception):
-        TrainSettings(positive_quantile={"code": 1.5})

@@ -166,14 +166,17 @@ def test_label_and_train_writes_labels_and_artifacts_to_the_shared_root(shared, 
 
     monkeypatch.setattr(classifiers.judge, "build_judge", lambda config, cache_dir=None, shared_cache=None: VocabJudge())
     rows = corpus_table(120).to_pylist()[:120]
-    cfg = TrainScorersConfig(scorers=["quality-fasttext", "topic"], judge=JudgeConfig(), train={"fasttext": {"dim": 16, "epoch": 10, "min_count": 1}})
+    cfg = TrainScorersConfig(scorers=["quality-fasttext", "topic"], judge=JudgeConfig(),
+                             teachers={"weborganizer": None, "references": [], "rule_drops": False},  # the judge's labels only
+                             train={"fasttext": {"dim": 16, "epoch": 10, "min_count": 1}, "linear": {"encoder": False}})
     labels = storage.join(shared, "run", "labels")
-    got = label_and_train(rows, cfg, str(tmp_path / "node-cache"), 0, labels, shared)
+    got, _ = label_and_train(rows, cfg, str(tmp_path / "node-cache"), 0, labels, shared)
     for name in ("quality-fasttext", "topic"):
         assert got[name].startswith(storage.join(storage.abspath(shared), "artifacts", name) + "/")
         assert artifacts.read_metrics(got[name])["n_train"] > 50
     assert not (tmp_path / "node-cache" / "artifacts").exists()
     assert [storage.basename(f) for f in storage.listdir(labels)] == ["quality.parquet", "topic.parquet"]
+    assert storage.exists(storage.join(shared, "run", "teacher-labels.parquet"))
     from classifiers.judge import read_labels
 
     assert read_labels(labels).num_rows == 240

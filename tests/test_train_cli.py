@@ -12,7 +12,7 @@ from tests.scorer_fixtures import doc, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 CURATE = [sys.executable, "-m", "pipeline.cli"]
-FAST = ["--set", "fasttext.dim=16", "--set", "fasttext.epoch=10", "--set", "fasttext.min_count=1"]
+FAST = ["--set", "fasttext.dim=16", "--set", "fasttext.epoch=10", "--set", "fasttext.min_count=1", "--set", "linear.encoder=false"]
 
 
 def curate(*args):
@@ -100,3 +100,30 @@ def test_train_and_eval_on_s3(tmp_path, s3_server):
     ev = run("eval", "code-score", "--artifact", art, "--positives", f"{bucket}/texts/pos.jsonl", "--negatives", f"{bucket}/texts/neg.jsonl")
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert json.loads(ev.stdout)["metrics"]["n"] == 40
+
+
+def test_scorer_stages_score_with_shipped_defaults(tmp_path):
+    """A fresh install scores with no training run: `curate code-score|reasoning-score|quality-fasttext`
+    fall back to the shipped defaults and say so; topic (no default: test-use-only labels) stays null."""
+    from classifiers import default_artifacts
+    from tests.test_teachers import CODE_PAGE, MATH_PAGE, PROSE_PAGE
+
+    rows = [{"id": "code", "text": CODE_PAGE}, {"id": "math", "text": MATH_PAGE}, {"id": "prose", "text": PROSE_PAGE}]
+    write_jsonl(tmp_path / "docs.jsonl", rows)
+    scores = {}
+    for stage, column in (("code-score", "code_score"), ("reasoning-score", "reasoning_score"), ("quality-fasttext", "quality_fasttext"), ("topic", "topic")):
+        out = tmp_path / stage
+        r = curate(stage, "--input", str(tmp_path / "docs.jsonl"), "--output", str(out))
+        assert r.returncode == 0, r.stderr[-3000:]
+        if stage == "topic":
+            assert "no artifact" in r.stderr and "test use only" in r.stderr
+        else:
+            assert f"{stage}/{default_artifacts.versions()[stage]}" in r.stderr and "shipped default" in r.stderr
+        import pyarrow.parquet as pq
+
+        kept = pq.read_table(out / "kept").to_pylist()
+        scores[stage] = {k["id"]: k[column] for k in kept}
+    assert scores["topic"] == {"code": None, "math": None, "prose": None}
+    assert scores["code-score"]["code"] > 0.5 > scores["code-score"]["prose"]
+    assert scores["reasoning-score"]["math"] > 0.5 > scores["reasoning-score"]["prose"]
+    assert all(0 <= v <= 1 for v in scores["quality-fasttext"].values())

@@ -26,10 +26,15 @@ KEYED_SCHEMA = pa.schema([("group", pa.string()), ("key", pa.uint64()), ("id", p
 
 @dataclass(frozen=True)
 class Cut:
-    """Documents with (key, id) < (key, id) of the cut are taken; key 2**64 takes every one."""
+    """Documents with (key, id) < (key, id) of the cut are taken, and those named in `extra`
+    (first-fit past the cut, `first_fit`); key 2**64 takes every one."""
 
     key: int
     id: str = ""
+    extra: frozenset = frozenset()
+
+    def __post_init__(self):
+        object.__setattr__(self, "extra", frozenset(self.extra))
 
     def taken(self, keys: np.ndarray, ids: list[str]) -> np.ndarray:
         if self.key >= U64:
@@ -38,7 +43,12 @@ class Cut:
         out = keys < k
         for i in np.flatnonzero(keys == k).tolist():
             out[i] = ids[i] < self.id
+        if self.extra:
+            out |= np.fromiter((i in self.extra for i in ids), dtype=bool, count=len(ids))
         return out
+
+    def to_json(self) -> list:
+        return [self.key, self.id] + ([sorted(self.extra)] if self.extra else [])
 
 
 NOTHING = Cut(0, "")
@@ -181,3 +191,37 @@ def find_cuts(keyed, fractions_of: Callable[[dict[str, tuple[int, int]]], dict[s
         if refine:
             hist = histogram(keyed, {g: s[:2] for g, s in refine.items()})
     return results
+
+
+def first_fit(keyed, group: str, target: float, fetch_limit: int = FETCH_LIMIT) -> CutResult | None:
+    """The group's documents in the same ascending (key, id) order, each taken while it still fits
+    under `target`, then the one past it that lands closest if that beats stopping short: within
+    about a short document of the target, where the closest prefix (`find_cuts`) can miss it by
+    half a long one. The driver fetches the group's (key, id, weight) rows, so only for groups of
+    at most `fetch_limit` documents (None otherwise: in larger groups documents are small against
+    the target and the prefix is close). The result is a Cut at the first document skipped, with
+    the documents taken after it named in `extra`."""
+    hist = histogram(keyed, {group: (0, 0)})
+    total_w = sum(w for _, w, _ in hist[group])
+    total_n = sum(n for _, _, n in hist[group])
+    if total_n > fetch_limit:
+        return None
+    rows = keyed.map_batches(_InBin({group: (0, 0)}), batch_format="pyarrow").take_all()
+    docs = sorted((int(r["key"]), r["id"], int(r["weight"])) for r in rows if r["group"] == group)
+    taken, skipped, cum = [], [], 0
+    for d in docs:
+        if cum + d[2] <= target:
+            taken.append(d)
+            cum += d[2]
+        else:
+            skipped.append(d)
+    over = min(skipped, key=lambda d: (d[2], d[0], d[1]), default=None)  # the smallest document left out
+    if over is not None and cum + over[2] - target < target - cum:
+        taken.append(over)
+        skipped.remove(over)
+        cum += over[2]
+    if not skipped:
+        return CutResult(EVERYTHING, cum, len(taken), total_w, total_n)
+    first = min(skipped)
+    extra = frozenset(d[1] for d in taken if (d[0], d[1]) > (first[0], first[1]))
+    return CutResult(Cut(first[0], first[1], extra), cum, len(taken), total_w, total_n)

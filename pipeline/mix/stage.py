@@ -5,11 +5,15 @@ the annealing set.
 2. The plan (pipeline/mix/plan.py) sets each bucket's rate r = goal / available tokens.
 3. Every document gets floor(r) copies, plus one for the documents that come first in a seeded
    hash order until the bucket's tokens are closest to its goal (pipeline/mix/cuts.py): the
-   realised tokens miss the goal by at most half a document. Documents with 0 copies are dropped
+   realised tokens miss the goal by at most half a document. Where that half document is more
+   than 0.1% of the total (a few long documents: API references of 20k tokens on small data), the
+   bucket is filled first-fit in the same order instead (each document taken while it fits), which
+   lands within about a short document of the goal. Documents with 0 copies are dropped
    (`mix-downsampled:<bucket>`); the others carry their copies in `repeats`.
 4. Anneal: among each anneal bucket's kept documents with a score, the `top_fraction` with the
-   highest score (at least one; ties in seeded random order) get `anneal` = true; the shard stage writes them
-   once more under shards/anneal/.
+   highest quality score (at least one; ties in seeded random order) get `anneal` = true: the
+   bucket says the domain, quality ranks within it. The shard stage writes them once more under
+   shards/anneal/.
 The plan and what it achieved go to <stage dir>/decision/mix.json, from which summary.json["mix"]
 is built; the copies and the annealing set are applied in the pass after the plan (`MixApply`).
 """
@@ -25,7 +29,7 @@ from pydantic import Field, field_validator
 
 from pipeline import storage
 from pipeline.mix.buckets import BUCKETS, SCORE_COLUMNS
-from pipeline.mix.cuts import KEYED_SCHEMA, Cut, CutResult, find_cuts
+from pipeline.mix.cuts import KEYED_SCHEMA, Cut, CutResult, find_cuts, first_fit
 from pipeline.mix.keys import descending_score_keys, seeded_keys
 from pipeline.mix.plan import MixPlan, plan_mix
 from pipeline.decisions import read_meta, write_meta
@@ -35,20 +39,29 @@ from pipeline.stage import GlobalStage, MapStage, Resources, StageConfig
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "mix.json"
+# a bucket whose closest prefix misses its goal by more than this share of the total (a long
+# document at the cut) is filled first-fit instead (pipeline/mix/cuts.py: first_fit); our choice,
+# a tenth of the 1-point tolerance
+FIRST_FIT_MISS = 0.001
 Share = Annotated[float, Field(ge=0.0)]
 
 
+QUALITY = ("quality_transformer", "quality_fasttext")
+
+
 class AnnealConfig(StageConfig):
-    # bucket -> the score column that ranks its documents (Llama 3 §3.4 anneals on high-quality
-    # code and mathematical data)
-    columns: dict[str, str] = {"code": "code_score", "math_reasoning": "reasoning_score"}
+    # bucket -> the score column(s) that rank its documents: the first with a value counts.
+    # Llama 3 §3.4 anneals on high-quality code and mathematical data: the bucket says the domain,
+    # the quality score (the transformer cascade's where it ran, else fastText's) ranks within it
+    columns: dict[str, str | tuple[str, ...]] = {"code": QUALITY, "math_reasoning": QUALITY}
     # the top 10% of each bucket's scored documents: our choice (Llama 3 gives no quantile)
     top_fraction: float = Field(0.1, ge=0.0, le=1.0)
 
     @field_validator("columns")
     @classmethod
-    def _known(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = {b: c for b, c in v.items() if b not in BUCKETS or c not in SCORE_COLUMNS}
+    def _known(cls, v: dict[str, str | tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        v = {b: (c,) if isinstance(c, str) else tuple(c) for b, c in v.items()}
+        bad = {b: c for b, c in v.items() if b not in BUCKETS or not c or any(x not in SCORE_COLUMNS for x in c)}
         if bad:
             raise ValueError(f"anneal columns must map buckets {BUCKETS} to score columns {SCORE_COLUMNS}: {bad}")
         return v
@@ -129,18 +142,27 @@ class _Copies:
         return np.where(valid, out, 0).astype(np.int32)
 
 
+def first_score(batch: pa.Table, columns) -> np.ndarray:
+    """Per row the first of `columns` with a value, as float64 (nan where none has one)."""
+    out = np.full(batch.num_rows, np.nan)
+    for column in columns:
+        values = batch.column(column).to_numpy(zero_copy_only=False).astype(np.float64)  # null -> nan
+        out = np.where(np.isnan(out), values, out)
+    return out
+
+
 class _AnnealKeys(_Copies):
     """Ray task: (bucket, descending-score key, id, 1) of the anneal buckets' kept, scored documents."""
 
-    def __init__(self, seed: int, whole, cuts, columns: dict[str, str]):
+    def __init__(self, seed: int, whole, cuts, columns: dict[str, list[str]]):
         super().__init__(seed, whole, cuts)
         self.columns = columns
 
     def candidates(self, batch: pa.Table, copies: np.ndarray):
         """Per anneal bucket: (bucket, mask of its kept documents with a score, every row's key)."""
         ids = batch.column("id").to_pylist()
-        for bucket, column in sorted(self.columns.items()):
-            scores = batch.column(column).to_numpy(zero_copy_only=False).astype(np.float64)  # null -> nan
+        for bucket, columns in sorted(self.columns.items()):
+            scores = first_score(batch, [columns] if isinstance(columns, str) else columns)
             in_bucket = pc.fill_null(pc.equal(batch.column("bucket"), bucket), False).to_numpy(zero_copy_only=False)
             yield bucket, in_bucket & ~np.isnan(scores) & (copies >= 1), descending_score_keys(scores, ids, self.seed, "anneal")
 
@@ -195,9 +217,13 @@ class Mix(GlobalStage):
 
         results = find_cuts(keyed, fractions, buckets)
         plan = plans[0]
+        for b, r in results.items():
+            target = plan.buckets[b].fraction * r.total_weight
+            if abs(r.weight - target) > FIRST_FIT_MISS * plan.total_tokens:  # a long document at the cut
+                results[b] = first_fit(keyed, b, target) or r
         whole = {b: p.whole_copies for b, p in plan.buckets.items()}
         cuts = {b: r.cut for b, r in results.items()}
-        anneal_cols = {b: col for b, col in c.anneal.columns.items() if b in whole}
+        anneal_cols = {b: list(cols) for b, cols in c.anneal.columns.items() if b in whole}
         anneal_results: dict[str, CutResult] = {}
         if anneal_cols:
             akeyed = ds.map_batches(_AnnealKeys(seed, whole, cuts, anneal_cols), batch_format="pyarrow").materialize()
@@ -206,7 +232,7 @@ class Mix(GlobalStage):
                                        sorted(anneal_cols), reach=True)
         self._write_plan(plan, results, anneal_results)
         write_meta(self.ctx.decision_dir, {
-            "seed": seed, "whole": whole, "cuts": {b: [x.key, x.id] for b, x in cuts.items()}, "anneal_columns": anneal_cols,
+            "seed": seed, "whole": whole, "cuts": {b: x.to_json() for b, x in cuts.items()}, "anneal_columns": anneal_cols,
             "anneal_cuts": {b: [r.cut.key, r.cut.id] for b, r in anneal_results.items()},
         })
         return {"total_tokens": round(plan.total_tokens)}
@@ -244,7 +270,7 @@ class Mix(GlobalStage):
             "plan": plan.to_json(),
             "realised": dict(sorted(realised.items())),
             "unmet": unmet,
-            "anneal": {b: {"column": self.config.anneal.columns[b], "top_fraction": self.config.anneal.top_fraction,
+            "anneal": {b: {"columns": list(self.config.anneal.columns[b]), "top_fraction": self.config.anneal.top_fraction,
                            "documents": r.documents, "eligible_documents": r.total_documents}
                        for b, r in sorted(anneal.items())},
         }
