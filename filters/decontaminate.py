@@ -116,6 +116,11 @@ class Decontaminate(MapStage):
     resources = Resources(num_cpus=1)
     Config = DecontaminateConfig
 
+    def __init__(self, config=None, ctx=None):
+        super().__init__(config, ctx)
+        if self.config.mode == "drop":  # only remove_spans changes documents
+            self.writes = ()
+
     def setup(self) -> None:
         cfg = self.config
         self.index = cached_index(cfg.eval_sets, cfg.ngram, cfg.max_items_per_ngram)
