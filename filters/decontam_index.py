@@ -9,7 +9,8 @@ thousands of items, built once per worker process and looked up with `np.searchs
 
 N-grams held by more than `max_items_per_ngram` items are left out: they are the set's own
 template text (instructions, boilerplate imports), which pages share without being contaminated
-(GPT-3, appendix C, likewise ignored 13-grams frequent in the training data).
+(GPT-3, appendix C, likewise ignored 13-grams frequent in the training data). N-grams mostly of
+numbers are left out too (decontam_text.mostly_numbers).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
-from filters.decontam_text import ngram_hashes, word_hashes
+from filters.decontam_text import mostly_numbers, ngram_hashes, word_hashes
 from pipeline import storage
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,9 @@ def build_index(sets: tuple[EvalSet, ...], n: int, max_items_per_ngram: int) -> 
         items.extend(read_items(spec))
     per_item, owners, short = [], [], 0
     for i, item in enumerate(items):
-        grams = np.unique(ngram_hashes(word_hashes(item.text)[0], n))
+        words = word_hashes(item.text)[0]
+        grams = ngram_hashes(words, n)
+        grams = np.unique(grams[~mostly_numbers(words, n)])
         short += len(grams) == 0
         per_item.append(grams)
         owners.append(np.full(len(grams), i, dtype=np.int32))

@@ -61,3 +61,15 @@ def ngram_hashes(words: np.ndarray, n: int) -> np.ndarray:
     for j in range(n):
         h += words[j : j + count] * POS_MULT[j]
     return fmix64(h)
+
+
+def mostly_numbers(words: np.ndarray, n: int) -> np.ndarray:
+    """Per n-gram of `words`: whether more than half its words are numbers ("0" once
+    normalised). Runs of test values and table cells match any page with a table of numbers
+    (bench/decontamination.py: all the false positives on real pages were such n-grams)."""
+    count = len(words) - n + 1
+    if count <= 0:
+        return np.zeros(0, dtype=bool)
+    is_number = (words == np.uint64(_word_hash("0"))).astype(np.int64)
+    per_gram = np.convolve(is_number, np.ones(n, dtype=np.int64), mode="valid")
+    return per_gram > n // 2
