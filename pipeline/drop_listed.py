@@ -1,6 +1,7 @@
 """The apply side of a global stage whose decision is a list of documents to drop (URL dedup,
-MinHash): each document named in the decision is dropped with the stage's reason and its
-`duplicate_of`; every other document passes unchanged."""
+MinHash, semantic dedup): each document named in the decision is dropped with the stage's reason
+(or the decision row's own `reason`, when the decision has that column) and its `duplicate_of`;
+every other document passes unchanged."""
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,10 @@ class DropListed(MapStage):
         if not hasattr(self, "_table"):
             self.setup()
         ids = batch.column("id").to_pylist()
-        found = self._table.match_ids(ids, ["duplicate_of"])
+        per_row = bool(self._table.tables) and "reason" in self._table.tables[0].column_names
+        found = self._table.match_ids(ids, ["duplicate_of", "reason"] if per_row else ["duplicate_of"])
         drop = pa.array([f is not None for f in found], pa.bool_())
         dropped = batch.filter(drop)
         dup_of = [f["duplicate_of"] for f in found if f is not None]
-        return batch.filter(pc.invert(drop)), to_dropped(dropped, self.name, [self.config.reason] * dropped.num_rows, dup_of)
+        reasons = [f["reason"] if per_row else self.config.reason for f in found if f is not None]
+        return batch.filter(pc.invert(drop)), to_dropped(dropped, self.name, reasons, dup_of)

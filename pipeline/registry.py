@@ -33,6 +33,8 @@ STAGES: dict[str, str] = {
     "c4-lines": "filters.c4_lines:C4LineFilter",
     "fineweb-quality": "filters.fineweb_quality:FineWebQuality",
     "dedup-minhash": "dedup.minhash:MinHashDedup",
+    "dedup-semantic": "dedup.semantic:SemanticDedup",
+    "decontaminate": "filters.decontaminate:Decontaminate",
     "dedup-lines": "dedup.lines:LineDedup",
     "kl-divergence": "filters.kl_divergence:KlDivergence",
     "assign-bucket": "pipeline.mix.buckets:AssignBucket",

@@ -36,12 +36,19 @@ def golden_outcome(stage: MapStage, rows: list[dict]) -> list[dict]:
     return [out[r["id"]] for r in rows]
 
 
-def check_golden(stage: MapStage, name: str, regen: bool) -> list[dict]:
+def check_golden(stage: MapStage, name: str, regen: bool, prepare=None) -> list[dict]:
+    """`prepare(rows)`, when given, builds the input rows from input.jsonl's (e.g. pages holding
+    an evaluation item that is read from its installed package, not copied here). A missing
+    expected.jsonl fails: only `--regen-golden` writes one."""
     d = GOLDEN_DIR / name
     rows = [json.loads(line) for line in (d / "input.jsonl").read_text().splitlines() if line.strip()]
+    if prepare is not None:
+        rows = prepare(rows)
     got = golden_outcome(stage, rows)
     expected_path = d / "expected.jsonl"
-    if regen or not expected_path.exists():
+    if not regen and not expected_path.exists():
+        raise AssertionError(f"golden {name}: {expected_path} is missing; write it with --regen-golden and review it")
+    if regen:
         expected_path.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in got))
     expected = [json.loads(line) for line in expected_path.read_text().splitlines() if line.strip()]
     for g, e in zip(got, expected):
