@@ -68,3 +68,11 @@ def test_input_glob_without_match_is_an_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(tmp_path / "c.yaml").input_files()
     assert "nothing-*.warc.gz" in str(e.value)
+
+
+def test_semantic_dedup_config_is_the_base_pipeline_plus_one_stage():
+    # lists replace in `extends`, so configs/semantic-dedup.yaml repeats the pipeline: it must not drift
+    base = load_config("configs/commoncrawl.yaml").pipeline
+    semantic = load_config("configs/semantic-dedup.yaml").pipeline
+    assert [s for s in semantic if s != "dedup-semantic"] == base
+    assert semantic.index("dedup-semantic") == semantic.index("dedup-minhash") + 1
