@@ -13,8 +13,8 @@ Plan (each step Ray tasks or actors; the driver sees the centroids and counts on
    MinHash stage's keep rule (dedup/nodes.py: newest crawl, longest text, smallest id)
    (dedup/semantic_groups.py);
 5. the (id, duplicate_of, reason) rows are the decision; the next pass drops those documents
-   (`SemanticDuplicateDrops`) with reason `semantic-duplicate:cluster=<c>:cos=<similarity to
-   the kept document>`.
+   (`SemanticDuplicateDrops`) with reason `semantic-duplicate:cos>=<similarity to the kept
+   document, floored to 0.01>`.
 Pairs split across two clusters by k-means are not compared (SemDeDup accepts this: duplicates
 at cosine >= 0.9 are nearly always nearest to the same centroid).
 """

@@ -7,6 +7,8 @@ are found in the task that holds it; no edge crosses clusters.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,7 +56,8 @@ def cluster_drops(nodes: pa.Array, emb: np.ndarray, threshold: float, cluster: i
     node_rows = [row_of[n] for n in labels.column("node").to_pylist()]
     label_rows = [row_of[n] for n in labels.column("label").to_pylist()]
     sims = np.einsum("ij,ij->i", emb[node_rows], emb[label_rows])
-    reasons = [f"semantic-duplicate:cluster={cluster}:cos={s:.3f}" for s in sims.tolist()]
+    # one reason per 0.01 of similarity (bounded: the report and ledger count by reason)
+    reasons = [f"semantic-duplicate:cos>={math.floor(s * 100) / 100:.2f}" for s in sims.tolist()]
     rows = drop_list_rows(node_ids(labels.column("node")), node_ids(labels.column("label")))
     rows = rows.append_column(DECISION_FIELDS[0], pa.array(reasons, pa.string()))
     groups = len(pc.unique(labels.column("label")))

@@ -8,8 +8,10 @@ Llama 3 measured contamination with 8-grams). Normalisation: filters/decontam_te
 a missing file or a malformed line is an error there, before any document is seen.
 
 Modes:
-- `drop`: the document is dropped, reason `contaminated:<set>:<item id>:<matches>:<first n-gram>`
-  (the item with most matches; its first matching n-gram, normalised).
+- `drop`: the document is dropped, reason `contaminated:<set>:<item id>` (the item with most
+  matches: one reason per item, so the report and the ledger count by item);
+  `annotations["decontaminate"]` of the dropped row holds the matches and the first matching
+  n-gram, normalised.
 - `remove_spans`: the words of every matching n-gram (of items reaching `min_matches`) are cut
   from the text; `annotations["decontaminate"]` records the set, item and characters removed.
   A document left with less than `min_remaining_chars` is dropped as in `drop`.
@@ -125,10 +127,14 @@ class Decontaminate(MapStage):
         cfg = self.config
         self.index = cached_index(cfg.eval_sets, cfg.ngram, cfg.max_items_per_ngram)
 
-    def reason(self, text: str, found: Contamination) -> str:
+    def reason(self, found: Contamination) -> str:
+        item = self.index.items[found.item]
+        return f"contaminated:{item.eval_set}:{item.item_id}"
+
+    def evidence(self, text: str, found: Contamination) -> dict:
         item = self.index.items[found.item]
         words = normalised_words(text)[found.first_ngram : found.first_ngram + self.index.n]
-        return f"contaminated:{item.eval_set}:{item.item_id}:{found.matches}:{' '.join(words)}"
+        return {"eval_set": item.eval_set, "item": item.item_id, "matches": found.matches, "first_ngram": " ".join(words)}
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         if not hasattr(self, "index"):
@@ -143,16 +149,16 @@ class Decontaminate(MapStage):
             found = find_contamination(self.index, words, cfg.min_matches)
             if found is None:
                 continue
-            if not spans_wanted:
-                reasons[i] = self.reason(text, found)
-                continue
-            item = self.index.items[found.item]
-            cleaned, cut = cut_spans(text, spans, found.ranges)
-            if len(cleaned.strip()) < cfg.min_remaining_chars:
-                reasons[i] = self.reason(text, found)
-                continue
-            texts[i] = cleaned
-            notes[i] = {"eval_set": item.eval_set, "item": item.item_id, "matches": found.matches, "chars_removed": cut}
+            if spans_wanted:
+                cleaned, cut = cut_spans(text, spans, found.ranges)
+                if len(cleaned.strip()) >= cfg.min_remaining_chars:
+                    texts[i] = cleaned
+                    notes[i] = {**self.evidence(text, found), "chars_removed": cut}
+                    continue
+            reasons[i] = self.reason(found)
+            notes[i] = self.evidence(text, found)
         if spans_wanted:  # dropped rows keep their original text: `texts` changed only for kept ones
-            batch = merge_annotations(with_column(batch, "text", texts), self.name, notes)
+            batch = with_column(batch, "text", texts)
+        if any(n is not None for n in notes):
+            batch = merge_annotations(batch, self.name, notes)
         return split_by_reason(batch, self.name, reasons)

@@ -54,8 +54,17 @@ def test_golden(humaneval, regen_golden):
         "common-phrases": "kept", "python-tutorial": "kept", "news": "kept", "empty": "kept",
     }
     reasons = {r["id"]: r["reason"] for r in got}
-    assert reasons["humaneval-in-prose"].startswith("contaminated:humaneval:HumanEval/10:")
-    assert reasons["humaneval-other-item"].startswith("contaminated:humaneval:HumanEval/163:")
+    assert reasons["humaneval-in-prose"] == "contaminated:humaneval:HumanEval/10"
+    assert reasons["humaneval-other-item"] == "contaminated:humaneval:HumanEval/163"
+
+
+def test_drop_keeps_the_evidence_on_the_dropped_row(humaneval):
+    problem = humaneval["HumanEval/10"]
+    page = {"id": "p", "text": "Notes from class.\n" + problem["prompt"] + problem["canonical_solution"] + "\nThat was it."}
+    _, dropped = run_map_stage_local(stage(), documents_from_rows([page]))
+    note = json.loads(dropped.column("annotations")[0].as_py())["decontaminate"]
+    assert note["eval_set"] == "humaneval" and note["item"] == "HumanEval/10"
+    assert note["matches"] >= 1 and len(note["first_ngram"].split()) == 13
 
 
 def test_registered_and_strict_config():
@@ -89,7 +98,7 @@ def test_remove_spans_drops_what_is_left_too_short(humaneval):
     problem = humaneval["HumanEval/10"]
     page = {"id": "p", "text": problem["prompt"] + problem["canonical_solution"]}
     kept, dropped = run_map_stage_local(stage(mode="remove_spans"), documents_from_rows([page]))
-    assert kept.num_rows == 0 and dropped.column("reason")[0].as_py().startswith("contaminated:humaneval:HumanEval/10:")
+    assert kept.num_rows == 0 and dropped.column("reason")[0].as_py()== "contaminated:humaneval:HumanEval/10"
 
 
 def write_jsonl(path, rows):
@@ -113,7 +122,7 @@ def test_template_ngrams_and_min_matches(tmp_path):
     strict = Decontaminate(DecontaminateConfig(eval_sets=[spec], ngram=8, min_matches=50))
     assert run_map_stage_local(strict, documents_from_rows([one_item]))[1].num_rows == 0
     loose = Decontaminate(DecontaminateConfig(eval_sets=[spec], ngram=8, min_matches=1))
-    assert run_map_stage_local(loose, documents_from_rows([one_item]))[1].column("reason")[0].as_py().startswith("contaminated:quiz:3:")
+    assert run_map_stage_local(loose, documents_from_rows([one_item]))[1].column("reason")[0].as_py()== "contaminated:quiz:3"
 
 
 def test_bad_eval_sets_fail_before_any_document(tmp_path):
