@@ -16,7 +16,7 @@ from collections import Counter
 
 from pipeline import report_data as data
 from pipeline import storage
-from pipeline import report_mix, report_plots
+from pipeline import report_cleaning, report_mix, report_plots
 from pipeline.report_html import document, esc, figure, fmt, note, page, pct, section, table
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def build_report(output_dir: str, summary: dict) -> str:
         ("topics", "Topics (final kept set)", _categories(stats.topics, "topic", "topics")),
         ("scores", "Score distributions (final kept set)", _scores(stats)),
         ("models", "Scorers and model-based decisions", _models(output_dir, stages)),
+        ("cleaning", "Decontamination and semantic dedup", report_cleaning.render(stages)),
         ("mix", "Mix", report_mix.render(summary.get("mix"))),
         ("kept-samples", "Sample of kept documents", _kept_samples(kept_files)),
         ("dropped-samples", "Sample of dropped documents", _dropped_samples(stages)),

@@ -61,15 +61,16 @@ def test_embedding_does_not_depend_on_batch_neighbours():
     assert abs(float(np.linalg.norm(alone[0])) - 1.0) < 1e-5
 
 
-def run_pipeline(tmp_path, pipeline, threshold):
+def run_pipeline(tmp_path, pipeline, threshold, pages=PAGES, stages=None):
     src = tmp_path / "in.jsonl"
-    src.write_text("".join(json.dumps({"id": k, "text": v, "language": "en"}) + "\n" for k, v in PAGES.items()))
+    src.write_text("".join(json.dumps({"id": k, "text": v, "language": "en"}) + "\n" for k, v in pages.items()))
     cfg = validate(
         {
             "input": {"paths": [str(src)]},
             "pipeline": ["t-source", *pipeline, "t-sink"],
             "stages": {"dedup-minhash": {"num_partitions": 2},
-                       "dedup-semantic": {"threshold": threshold, "num_clusters": 2, "sample_fraction": 1.0, "num_partitions": 2}},
+                       "dedup-semantic": {"threshold": threshold, "num_clusters": 2, "sample_fraction": 1.0, "num_partitions": 2},
+                       **(stages or {})},
         },
         source="test",
     )
