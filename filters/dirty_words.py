@@ -6,6 +6,9 @@ anatomical word in a long medical page does not drop it.
 Space-separated languages are matched on word boundaries, entries of several words as word
 sequences; scripts written without spaces (zh, ja, th) by substring, with the share measured in
 characters.
+
+The lists (LDNOOBW, CC BY 4.0, 28 languages) install with the project as package data
+(filters/assets/ldnoobw/); `lists_dir` points elsewhere, a local folder or an object-store URI.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipeline import storage
-from pipeline.assets import datatrove_assets_dir, shared_data_dir
+from pipeline.assets import datatrove_assets_dir, ldnoobw_lists_dir
 from pipeline.stage import Filter, Resources, StageConfig
 
 log = logging.getLogger(__name__)
@@ -41,13 +44,16 @@ def _local_lists(location: str) -> str:
 
 
 def _default_lists_dir() -> str:
-    return str(shared_data_dir() / "lists" / "ldnoobw")
+    """The lists shipped in this package (filters/assets/ldnoobw), all 28 LDNOOBW languages."""
+    return str(ldnoobw_lists_dir())
 
 
 class DirtyWordsConfig(StageConfig):
     # folder of LDNOOBW lists, one file per language named by its code, one entry per line; a
-    # local path or an object-store URI (s3://bucket/lists/ldnoobw)
-    lists_dir: str = Field(default_factory=_default_lists_dir)
+    # local path or an object-store URI (s3://bucket/lists/ldnoobw). Unset: the lists that ship
+    # with the project (filters/assets/ldnoobw, 28 languages), found on each worker at setup, in
+    # its own install (a path taken on the driver may not exist on another node)
+    lists_dir: str | None = None
     # drop when at least this many entries occur ... (C4: 1; 3 keeps pages that mention one or two
     # such words in passing: measured on weborganizer-topics, see tests/test_dirty_words.py)
     min_count: int = Field(3, ge=1)
@@ -61,8 +67,9 @@ class DirtyWordsConfig(StageConfig):
     list_names: dict[str, list[str]] = {"tl": ["fil"], "nn": ["no"], "fr": ["fr", "fr-CA-u-sd-caqc"]}
     # written without spaces between words: matched by substring
     substring_languages: list[str] = ["zh", "ja", "th"]
-    # without the LDNOOBW folder (it is third-party data, not shipped): use the English banned-word
-    # list in the datatrove wheel for English only, with a warning, instead of failing the run
+    # when the lists folder is missing (a `lists_dir` that names no folder, or an install that lost
+    # the package data): use the English banned-word list in the datatrove wheel for English only,
+    # with a warning, instead of failing the run
     fallback_to_datatrove_english: bool = True
 
 
@@ -150,19 +157,22 @@ class DirtyWords(Filter):
     Config = DirtyWordsConfig
 
     def setup(self) -> None:
-        d = Path(_local_lists(self.config.lists_dir))
+        d = Path(_local_lists(self.config.lists_dir or _default_lists_dir()))
         if not d.is_dir() and self.config.fallback_to_datatrove_english:
             fallback = datatrove_assets_dir() / "banned_words.txt"
             log.warning(
-                "dirty-words: LDNOOBW lists not found at %s; checking English only, with %s "
-                "(set stages.dirty-words.lists_dir to a copy of the lists for all languages)", d, fallback
+                "dirty-words: LDNOOBW lists not found at %s; checking ENGLISH ONLY, with %s: pages in "
+                "other languages are not checked (leave stages.dirty-words.lists_dir unset to use the "
+                "lists shipped with the project, %s, or set it to a folder holding them)",
+                d, fallback, _default_lists_dir(),
             )
             self._lists = {"en": load_word_list([fallback], False)}
             return
         if not d.is_dir():
             raise FileNotFoundError(
-                f"dirty-words: LDNOOBW word lists not found at {d}; set stages.dirty-words.lists_dir "
-                "in the config to a copy of the lists (one file per language code)"
+                f"dirty-words: LDNOOBW word lists not found at {d}; leave stages.dirty-words.lists_dir "
+                f"unset to use the lists shipped with the project ({_default_lists_dir()}), or set it to "
+                "a folder of lists (one file per language code)"
             )
         files = {p.name: p for p in d.iterdir() if p.is_file() and not p.name.isupper() and "." not in p.name}
         if not files:

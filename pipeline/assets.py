@@ -1,4 +1,5 @@
-"""Paths to model and list assets that ship inside PyPI packages (nothing is fetched at run time)."""
+"""Paths to model and list assets that ship inside installed packages, PyPI's or this project's own
+(nothing is fetched at run time)."""
 from __future__ import annotations
 
 import importlib.util
@@ -43,6 +44,12 @@ def llama3_tiktoken_model() -> Path:
 def datatrove_assets_dir() -> Path:
     """UT1 adult-domain blocklist and banned-word lists in the datatrove wheel."""
     return _package_dir("datatrove") / "assets"
+
+
+def ldnoobw_lists_dir() -> Path:
+    """The LDNOOBW dirty-word lists, 28 languages, one file per language code: package data of this
+    project's `filters` package (no PyPI package ships them all; filters/assets/ldnoobw/README.md)."""
+    return _package_dir("filters") / "assets" / "ldnoobw"
 
 
 def shared_data_dir() -> Path:

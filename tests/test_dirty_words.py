@@ -1,11 +1,19 @@
 import gzip
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from filters.dirty_words import DirtyWords, DirtyWordsConfig, count_substrings, count_words, load_word_list
+from filters.dirty_words import (
+    DirtyWords,
+    DirtyWordsConfig,
+    _default_lists_dir,
+    count_substrings,
+    count_words,
+    load_word_list,
+)
 from pipeline.schema import documents_from_rows
 from pipeline.stage import run_map_stage_local
 from tests.golden import check_golden
@@ -16,14 +24,109 @@ LONG = (
 ) * 10  # 300 words
 
 
-def stage(shared_data, **config):
-    s = DirtyWords(DirtyWordsConfig(lists_dir=str(shared_data / "lists" / "ldnoobw"), **config))
+# every list in LDNOOBW (its README's table): the lists that ship with the project
+LDNOOBW_CODES = {
+    "ar", "cs", "da", "de", "en", "eo", "es", "fa", "fi", "fil", "fr", "fr-CA-u-sd-caqc", "hi", "hu",
+    "it", "ja", "kab", "ko", "nl", "no", "pl", "pt", "ru", "sv", "th", "tlh", "tr", "zh",
+}  # fmt: skip
+
+# one ordinary sentence per language, no list entry in it
+CLEAN = {
+    "de": "Der Zug nach Berlin fährt morgen früh um acht Uhr vom Hauptbahnhof ab.",
+    "ru": "Поезд в Москву отправляется завтра в восемь утра с центрального вокзала.",
+    "zh": "明天早上八点，去北京的火车从中央车站出发。",
+    "ja": "東京行きの電車は明日の朝八時に中央駅を出発します。",
+    "ar": "يغادر القطار المتجه إلى القاهرة غدا في الساعة الثامنة صباحا من المحطة المركزية.",
+}
+
+
+def stage(shared_data=None, **config):
+    """The stage with its default lists (those shipped in the package); `shared_data` is unused,
+    kept so the tests read as before."""
+    s = DirtyWords(DirtyWordsConfig(**config))
     s.setup()
     return s
 
 
-def test_golden(shared_data, regen_golden):
-    check_golden(DirtyWords(DirtyWordsConfig(lists_dir=str(shared_data / "lists" / "ldnoobw"))), "dirty-words", regen_golden)
+def test_golden(regen_golden):
+    check_golden(DirtyWords(DirtyWordsConfig()), "dirty-words", regen_golden)
+
+
+def test_lists_install_with_the_package_for_every_ldnoobw_language(tmp_path, monkeypatch):
+    """A fresh install needs no ../shared/data: the default lists folder is package data of
+    `filters` (pyproject's package-data ships it in the wheel) and holds every LDNOOBW language."""
+    from fnmatch import fnmatch
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+
+    import filters
+    import pipeline.assets
+
+    empty = tmp_path / "no-shared-data"
+    empty.mkdir()
+    monkeypatch.setattr(pipeline.assets, "shared_data_dir", lambda: empty)
+
+    default = Path(_default_lists_dir())
+    package = Path(filters.__file__).resolve().parent
+    assert DirtyWordsConfig().lists_dir is None  # resolved at setup, in each worker's install
+    assert default.resolve() == package / "assets" / "ldnoobw"
+    assert "shared" not in default.resolve().relative_to(package).parts
+    files = {p.name for p in default.iterdir() if p.is_file()}
+    assert LDNOOBW_CODES <= files and {"LICENSE", "README.md"} <= files
+    assert "Attribution 4.0 International" in (default / "LICENSE").read_text()
+
+    # a non-editable install carries them: every file matches the package-data patterns
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["filters"]
+    for name in files:
+        assert any(fnmatch(f"assets/ldnoobw/{name}", pat) for pat in patterns), name
+
+    s = stage()
+    for code in LDNOOBW_CODES:
+        wl = s._lists[code]
+        assert wl.singles or wl.multi or wl.substrings, code
+    # lid.176 codes mapped to LDNOOBW file names, and Quebec French merged into French
+    assert {"tl", "nn"} <= s._lists.keys()
+    assert len(s._lists["fr"].singles) > len(load_word_list([default / "fr"], False).singles)
+
+
+@pytest.mark.parametrize("lang", sorted(CLEAN))
+def test_shipped_lists_count_hits_beyond_english(lang):
+    """Pages in de, ru, zh, ja, ar with three entries of that language's shipped list are dropped;
+    the same page without them is kept (entries read from the list, not written here)."""
+    from filters.dirty_words import _tokens
+
+    s = stage()
+    entries = [e.strip().lower() for e in (Path(_default_lists_dir()) / lang).read_text(encoding="utf-8").splitlines()]
+    if lang in ("zh", "ja"):  # substring languages: any three entries, none inside another
+        picked = []
+        for e in sorted(set(filter(None, entries)), key=len, reverse=True):
+            if not any(e in p or p in e for p in picked) and e not in CLEAN[lang]:
+                picked.append(e)
+            if len(picked) == 3:
+                break
+        dirty = CLEAN[lang] + "。".join(picked) + "。"
+    else:  # three one-word entries
+        picked = [e for e in dict.fromkeys(entries) if len(_tokens(e)) == 1 and _tokens(e)[0] == e][:3]
+        dirty = CLEAN[lang] + " " + " ".join(picked) + "."
+    assert len(picked) == 3
+    assert s.hits(CLEAN[lang], lang).count == 0
+    assert s.hits(dirty, lang).count == 3
+    rows = [{"id": "dirty", "text": dirty, "language": lang}, {"id": "clean", "text": CLEAN[lang], "language": lang}]
+    assert s.decide(documents_from_rows(rows)) == ["dirty-words", None]
+
+
+def test_shipped_lists_match_the_shared_ldnoobw_copy(shared_data):
+    """The shipped lists are LDNOOBW's: the same entries, in the same order, as the copy in
+    ../shared/data (taken from the upstream repository)."""
+    shipped = Path(_default_lists_dir())
+    for code in LDNOOBW_CODES:
+        ours = (shipped / code).read_text(encoding="utf-8").splitlines()
+        theirs = (shared_data / "lists" / "ldnoobw" / code).read_text(encoding="utf-8").splitlines()
+        assert ours == theirs, code
 
 
 def test_missing_lists_fail_at_setup_with_a_hint(tmp_path):
