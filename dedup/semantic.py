@@ -115,10 +115,13 @@ class SemanticDedup(GlobalStage):
         return max(1, int(res.get("CPU", 1) // self.config.num_threads))
 
     def decide(self, ds) -> dict:
+        import ray
+
         cfg = self.config
         seed = cfg.seed if cfg.seed is not None else self.ctx.seed
         emb = ds.map_batches(
-            EmbedRows, batch_format="pyarrow", batch_size=self.ctx.batch_size, concurrency=self._actors(),
+            EmbedRows, batch_format="pyarrow", batch_size=self.ctx.batch_size,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self._actors()),
             num_cpus=cfg.num_threads, num_gpus=self.resources.num_gpus,
             fn_constructor_kwargs={
                 "device": "cuda" if self.resources.num_gpus else "cpu", "max_tokens": cfg.max_tokens,
