@@ -4,6 +4,7 @@ the outputs are. Ray's own INFO lines stay quiet unless `-v`."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -14,6 +15,9 @@ def quiet_ray_logs(verbose: bool) -> None:
     """Ray Data logs every execution ("Dataset ... execution finished"); keep warnings only."""
     if verbose:
         return
+    # Ray Data configures its "ray.data" logger itself (on import, and again later), resetting a
+    # level set here; this variable is the level it then uses
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     for name in ("ray", "ray.data", "ray._private", "ray.util"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -265,6 +265,15 @@ def _read_inputs(batch: pa.Table, batch_rows: int) -> Iterator[pa.Table]:
         yield DOCUMENT_SCHEMA.empty_table()
 
 
+# columns a stage run alone may find missing in plain documents (`id`, `text`, `url`): they are
+# read as null, which every stage handles, and the log says so
+NULL_DEFAULTS = {
+    "language": "language unknown (null): per-language stages treat the pages as of no known language (run langid first to set it)",
+    "language_score": "no language score (null)",
+    "crawl_date": "crawl date none (null): the newest-crawl rule falls to the next key",
+}
+
+
 def read_documents(files: list[str], required: tuple[str, ...], batch_rows: int = 256):
     """A Ray Dataset of documents from jsonl(.gz), parquet, WET or WARC files (local or in an
     object store), checked for the columns the stage needs; one read task per file."""
@@ -273,8 +282,11 @@ def read_documents(files: list[str], required: tuple[str, ...], batch_rows: int 
     if not files:
         raise FileNotFoundError("no input files")
     for f in files:  # ids are derived where a file has none
-        missing = [c for c in required if c != "id" and c not in file_columns(f)]
+        present = file_columns(f)
+        missing = [c for c in required if c != "id" and c not in present and c not in NULL_DEFAULTS]
         if missing:
             raise ValueError(f"input {f} lacks column(s) {missing} that this stage needs")
+        for c in (c for c in required if c not in present and c in NULL_DEFAULTS):
+            log.warning("input %s has no %r column: %s", f, c, NULL_DEFAULTS[c])
     ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
     return ds.map_batches(_read_inputs, batch_size=1, batch_format="pyarrow", fn_kwargs={"batch_rows": batch_rows})

@@ -46,3 +46,24 @@ def test_single_stage_on_jsonl(tmp_path):
     assert kept["en"]["language"] == "en" and kept["fr"]["language"] == "fr"
     assert dropped["empty"]["stage"] == "langid" and dropped["empty"]["reason"] == "no-text"
     assert json.loads(r.stdout.strip().splitlines()[-1]) == {"stage": "langid", "kept": 2, "dropped": 1, "output": str(out)}
+
+
+def test_a_stage_alone_runs_on_plain_documents_and_says_what_it_assumed(tmp_path, caplog):
+    # id, text, url only: no language, no crawl date (issue 20: dedup-minhash used to stop here)
+    import json
+    import logging
+
+    import pyarrow.parquet as pq
+
+    from pipeline.cli import main
+
+    text = "The football team won the championship game last night after a dramatic overtime goal. " * 3
+    src = tmp_path / "plain.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": text, "url": f"http://x/{i}"}) + "\n" for i in ("a", "b")))
+    with caplog.at_level(logging.WARNING, logger="pipeline.inputs"):
+        assert main(["dedup-minhash", "--input", str(src), "--output", str(tmp_path / "out")]) == 0
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "no 'language' column" in said and "no 'crawl_date' column" in said
+    kept = pq.read_table(tmp_path / "out" / "kept").num_rows
+    dropped = pq.read_table(tmp_path / "out" / "dropped").num_rows
+    assert (kept, dropped) == (1, 1)

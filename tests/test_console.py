@@ -51,3 +51,21 @@ def test_pass_line_counts_units_documents_and_eta():
     p.unit_done({"rows_in": 100})
     line = p.line()
     assert "units 1/4" in line and "100 docs" in line and "ETA" in line
+
+
+def _ray_data_lines(tmp_path, *flags):
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "A short page about bread and flour.", "url": "http://x/a"}) + "\n")
+    out = tmp_path / ("out" + "".join(flags))
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *flags, "topic", "--input", str(src), "--output", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return (proc.stdout + proc.stderr).count("execution finished")
+
+
+def test_ray_data_execution_lines_only_with_verbose(tmp_path):
+    assert _ray_data_lines(tmp_path) == 0
+    assert _ray_data_lines(tmp_path, "-v") >= 1
