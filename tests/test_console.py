@@ -54,14 +54,16 @@ def test_pass_line_counts_units_documents_and_eta():
 
 
 def _ray_data_lines(tmp_path, *flags):
+    import os
     import subprocess
     import sys
 
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": "A short page about bread and flour.", "url": "http://x/a"}) + "\n")
     out = tmp_path / ("out" + "".join(flags))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_DATA_LOG_LEVEL"}  # an in-process CLI test may have set it
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *flags, "topic", "--input", str(src), "--output", str(out)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return (proc.stdout + proc.stderr).count("execution finished")
 
