@@ -1,5 +1,5 @@
 """Language identification with fastText's lid.176 (176 languages), label + score per document,
-with a second opinion from lingua where lid.176 is unsure between close languages.
+with a second opinion from lingua for the lid.176 labels where one was measured to help.
 The language decides dirty-word lists, per-language dedup and the multilingual bucket.
 Labels are lid.176's (Wikipedia codes: ISO 639-1 where one exists; `no` is Bokmål)."""
 from __future__ import annotations
@@ -28,26 +28,13 @@ class LanguageIdConfig(StageConfig):
     languages: list[str] | None = None
     # lid.176 reads one line; the first few thousand characters decide as well as the whole page.
     max_chars: int = Field(5000, ge=100)
-    # Ask lingua (classifiers/langid_second.py) when lid.176's top probability is below this.
-    # UDHR tune half (bench/langid_accuracy.py --tune), mean accuracy: lid.176 alone 73.7%;
-    # 0.7 -> 75.8%, 0.9 -> 76.2%, always -> 76.3% at 2/3 of the speed; 0.9 asks for about a
-    # third of sentence-sized paragraphs.
-    second_opinion_below: float = Field(0.9, ge=0.0, le=1.01)
-    # ... and, when lid.176's top label is in no confusable group (bs/hr/sr, ms/id, no/nn/da),
-    # only below this: there lingua mostly confirms it (532 of 539 'en' second opinions on the
-    # e2e bench's synthetic pages) at ~7.5 ms a call. UDHR tune half: 0.9 (as above) 72.55%,
-    # 0.7 72.43%, 0.5 72.09%; lingua's share of the langid CPU on those pages 44% -> 11%
-    # (716 -> 1133 docs/s per core; lid.176 alone 1280). Somali and Yoruba, which lid.176 ranks
-    # low, come with a low top probability and still get lingua.
-    second_opinion_below_other: float = Field(0.7, ge=0.0, le=1.01)
+    # When lingua is asked, per lid.176 label: a table fitted on the UDHR tune half
+    # (bench/langid_accuracy.py --fit; provenance inside it). A label is sent to lingua only where
+    # that raised mean per-language accuracy and lowered no language's; None: the shipped table.
+    second_opinion_rules: str | None = None
     # lid.176's top-k labels lingua chooses among (with their confusable groups). k=1: 74.4%,
     # 3: 75.8%, 5: 76.0%, 8: 76.2% (tune half); Somali and Yoruba sit at ranks 2-8.
     second_opinion_top_k: int = Field(8, ge=1, le=20)
-    # lingua overrules lid.176's top label only with at least this confidence (relative to the
-    # candidates). Tune half: 0 -> 76.2%, 0.7 -> 76.1%, 0.9 -> 75.7%. At 0 lingua calls about
-    # half of Indonesian UDHR paragraphs Malay (while fixing nearly all Malay ones); where
-    # Indonesian matters more than Malay (it does on the web), raise this to ~0.9.
-    second_opinion_min_confidence: float = Field(0.0, ge=0.0, le=1.0)
     # lingua's n-gram scoring costs grow with length; the first 1000 characters suffice for it.
     second_opinion_max_chars: int = Field(1000, ge=50)
     # False: lid.176 alone (no lingua import).
@@ -87,12 +74,12 @@ class LanguageId(MapStage):
         # fastText prints a warning on load to stderr; the model is loaded once per worker.
         self.model = fasttext.load_model(self.config.model_path or str(lid176_path()))
         self.second = None
-        self.second_groups: frozenset[str] = frozenset()
+        self.rules: dict[str, dict] = {}
         if self.config.second_opinion:
-            from classifiers.langid_second import SecondOpinion
+            from classifiers.langid_second import SecondOpinion, load_rules
 
             self.second = SecondOpinion(low_accuracy=self.config.second_opinion_low_accuracy)
-            self.second_groups = frozenset(self.second.groups)
+            self.rules = load_rules(self.config.second_opinion_rules)
 
     def predict(self, texts: list[str | None]) -> tuple[list[str | None], list[float | None], list[dict | None]]:
         """(label, score, second-opinion record) per text; None label for texts without words."""
@@ -110,23 +97,25 @@ class LanguageId(MapStage):
             labels = [lab.removeprefix("__label__") for lab in labs]
             probs = [float(min(p, 1.0)) for p in probs]
             languages[i], scores[i] = labels[0], probs[0]
-            below = cfg.second_opinion_below if labels[0] in self.second_groups else cfg.second_opinion_below_other
-            if self.second is not None and probs[0] < below:
-                decided = self.second_opinion(lines[i], labels, probs)
+            rule = self.rules.get(labels[0])
+            if self.second is not None and rule is not None and probs[0] < rule["below"]:
+                decided = self.second_opinion(lines[i], labels, probs, rule)
                 if decided is not None:
                     languages[i], scores[i], seconds[i] = decided
         return languages, scores, seconds
 
-    def second_opinion(self, line: str, labels: list[str], probs: list[float]):
+    def second_opinion(self, line: str, labels: list[str], probs: list[float], rule: dict):
         """lingua's pick among lid.176's candidates: (label, score, record), or None if not asked.
         The score is lid.176's probability that the text is one of the candidates."""
+        from classifiers.langid_second import takes
+
         candidates = self.second.candidates(labels, line)
         if not candidates:
             return None
         found = self.second.decide(line[: self.config.second_opinion_max_chars], candidates)
         record = {"by": "lingua", "lid176": labels[0], "lid176_score": round(probs[0], 4),
                   "lingua": found[0] if found else None}
-        if found is None or found[1] < self.config.second_opinion_min_confidence:
+        if found is None or not takes(rule, probs[0], found[1]):
             return labels[0], probs[0], record
         chosen = set(candidates)
         mass = sum(p for lab, p in zip(labels, probs) if chosen.intersection(self.second.groups.get(lab, (lab,))))

@@ -5,9 +5,16 @@ Croatian / Serbian, Malay / Indonesian, Bokmål / Nynorsk / Danish) and finds la
 only ranks low (Somali, Yoruba)."""
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from classifiers.langid_codes import lingua_to_lid
+
+# {lid.176 label: {"below": p, "min_confidence": c}}: lingua is asked for a text lid.176 labels
+# so with top probability under p, and its pick is taken at confidence c or more; other labels
+# never go to lingua. Written by `bench/langid_accuracy.py --fit` (bench/langid_fit.py).
+RULES_PATH = Path(__file__).parent / "assets" / "langid_second_opinion.json"
 
 # lid.176 labels that are easily taken for one another: if one is a candidate, all are. `sh`
 # (Serbo-Croatian) has no lingua model; it stands for its three standards.
@@ -71,3 +78,13 @@ class SecondOpinion:
         if not values or values[0].value <= 0:
             return None
         return lingua_to_lid(values[0].language.iso_code_639_1.name), float(values[0].value)
+
+
+def takes(rule: dict | None, prob: float, confidence: float) -> bool:
+    """Whether lingua's pick replaces lid.176's label under the fitted rule for lid.176's label (None: never)."""
+    return rule is not None and prob < rule["below"] and confidence >= rule["min_confidence"]
+
+
+def load_rules(path: str | Path | None = None) -> dict[str, dict]:
+    """The fitted per-label rules (the shipped table when `path` is None)."""
+    return json.loads(Path(path or RULES_PATH).read_text(encoding="utf-8"))["rules"]

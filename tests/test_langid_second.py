@@ -8,7 +8,7 @@ import pytest
 
 from classifiers.langid import LanguageId
 from classifiers.langid_codes import lid_label_for, unmodelled_script
-from classifiers.langid_second import SecondOpinion
+from classifiers.langid_second import RULES_PATH, SecondOpinion, load_rules
 from pipeline.schema import documents_from_rows
 from pipeline.stage import run_map_stage_local
 
@@ -27,22 +27,48 @@ def run_fast(rows, **config):
     return run(rows, second_opinion_low_accuracy=True, **config)
 
 
-def test_second_opinion_corrects_confusable_languages_and_is_recorded():
-    rows = [{"id": "ms", "text": MALAY}, {"id": "nn", "text": NYNORSK}, {"id": "so", "text": SOMALI},
+def test_second_opinion_corrects_where_fitted_and_is_recorded():
+    rows = [{"id": "nn", "text": NYNORSK}, {"id": "so", "text": SOMALI},
             {"id": "en", "text": "The committee published its annual report on water quality in the river basin."}]
     alone, _ = run(rows, second_opinion=False, min_score=0.0)
     both, _ = run_fast(rows, min_score=0.0)
     first = {r["id"]: r["language"] for r in alone.to_pylist()}
     second = {r["id"]: r for r in both.to_pylist()}
-    # lid.176 alone takes these for Indonesian, Bokmål and English (or another wrong label)
-    assert first["ms"] != "ms" and first["nn"] != "nn" and first["so"] != "so"
-    assert {k: second[k]["language"] for k in ("ms", "nn", "so")} == {"ms": "ms", "nn": "nn", "so": "so"}
-    note = json.loads(second["ms"]["annotations"])["langid_second"]
-    assert note["by"] == "lingua" and note["lid176"] == first["ms"] and note["lingua"] == "ms"
+    # lid.176 alone takes these for Bokmål and English (labels the fitted table sends to lingua)
+    assert (first["nn"], first["so"]) == ("no", "en")
+    assert {k: second[k]["language"] for k in ("nn", "so")} == {"nn": "nn", "so": "so"}
+    note = json.loads(second["nn"]["annotations"])["langid_second"]
+    assert note["by"] == "lingua" and note["lid176"] == "no" and note["lingua"] == "nn"
     # a confident lid.176 label is not second-guessed and gets no annotation
     assert second["en"]["language"] == "en" and second["en"]["annotations"] is None
     default, _ = run(rows[:1], min_score=0.0)  # lingua's default (high-accuracy) mode agrees
-    assert default.column("language").to_pylist() == ["ms"]
+    assert default.column("language").to_pylist() == ["nn"]
+
+
+def test_fitted_table_is_read_and_a_label_lingua_hurts_is_not_sent(tmp_path):
+    """`id`: on the tune half lingua turned more Indonesian paragraphs into Malay than it fixed
+    Malay ones, so the fitted table leaves lid.176's `id` alone; a table that does send it shows
+    the stage reads the table (lingua then calls the Malay text Malay)."""
+    rules = load_rules()
+    assert "id" not in rules and {"no", "nl", "en", "ja"} <= set(rules)
+    assert all(0 < r["below"] <= 1.01 and 0 <= r["min_confidence"] <= 1 for r in rules.values())
+    assert json.loads(RULES_PATH.read_text())["measured"]["half"].startswith("tune")
+    stage = LanguageId(LanguageId.Config(second_opinion_low_accuracy=True))
+    stage.setup()
+    assert stage.rules == rules
+    rows = [{"id": "ms", "text": MALAY}]
+    alone, _ = run(rows, second_opinion=False, min_score=0.0)
+    assert alone.column("language").to_pylist() == ["id"]  # lid.176 takes this Malay for Indonesian
+    shipped, _ = run_fast(rows, min_score=0.0)
+    assert shipped.column("language").to_pylist() == ["id"] and shipped.column("annotations").to_pylist() == [None]
+    table = tmp_path / "rules.json"
+    table.write_text(json.dumps({"rules": {"id": {"below": 1.01, "min_confidence": 0.0}}}))
+    sent, _ = run_fast(rows, min_score=0.0, second_opinion_rules=str(table))
+    assert sent.column("language").to_pylist() == ["ms"]
+    table.write_text(json.dumps({"rules": {"id": {"below": 1.01, "min_confidence": 1.01}}}))
+    strict, _ = run_fast(rows, min_score=0.0, second_opinion_rules=str(table))
+    assert strict.column("language").to_pylist() == ["id"]  # asked, but its confidence is too low
+    assert json.loads(strict.column("annotations").to_pylist()[0])["langid_second"]["lingua"] == "ms"
 
 
 def test_candidates_only_where_lingua_can_judge():
@@ -59,11 +85,8 @@ def test_candidates_only_where_lingua_can_judge():
     assert second.candidates(["en"], "text") == ()  # one candidate: nothing to choose
 
 
-def test_min_confidence_one_keeps_lid_labels_and_outputs_are_deterministic():
+def test_outputs_are_deterministic():
     rows = [{"id": "ms", "text": MALAY}, {"id": "nn", "text": NYNORSK}]
-    strict, _ = run_fast(rows, min_score=0.0, second_opinion_min_confidence=1.0)
-    alone, _ = run(rows, min_score=0.0, second_opinion=False)
-    assert strict.column("language").to_pylist() == alone.column("language").to_pylist()
     once, _ = run_fast(rows, min_score=0.0)
     again, _ = run_fast(rows, min_score=0.0)
     assert once.equals(again)
@@ -113,21 +136,27 @@ def udhr_sample(shared_data):
 
 
 def test_udhr_confusable_languages_improve(udhr_sample):
-    """On the languages the second opinion is for, the mean per-language accuracy rises clearly,
-    and every label stays a lid.176 code (dirty-words lists and filters are keyed by them)."""
+    """On the languages the second opinion is for, the mean per-language accuracy rises, no
+    language loses, and every label stays a lid.176 code (dirty-words lists and filters are keyed
+    by them)."""
     docs = [{"id": r["id"], "text": r["text"]} for r in udhr_sample]
     expect = {r["id"]: r["expect"] for r in udhr_sample}
 
-    def mean_accuracy(table):
+    def accuracy(table):
         hits = defaultdict(list)
         for rid, lang in zip(table.column("id").to_pylist(), table.column("language").to_pylist()):
             hits[expect[rid]].append(lang == expect[rid])
-        return sum(sum(v) / len(v) for v in hits.values()) / len(hits)
+        return {lang: sum(v) / len(v) for lang, v in hits.items()}
+
+    def mean_accuracy(table):
+        return sum(accuracy(table).values()) / len(accuracy(table))
 
     alone, _ = run(docs, min_score=0.0, second_opinion=False)
     both, _ = run_fast(docs, min_score=0.0)
     assert alone.num_rows == both.num_rows == len(docs)
-    assert mean_accuracy(both) >= mean_accuracy(alone) + 0.15, (mean_accuracy(alone), mean_accuracy(both))
+    assert mean_accuracy(both) >= mean_accuracy(alone) + 0.05, (mean_accuracy(alone), mean_accuracy(both))
+    lost = {k: (v, accuracy(both)[k]) for k, v in accuracy(alone).items() if accuracy(both)[k] < v}
+    assert not lost, lost
     stage = LanguageId(LanguageId.Config())
     stage.setup()
     lid_labels = {lab.removeprefix("__label__") for lab in stage.model.get_labels()}
