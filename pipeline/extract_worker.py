@@ -40,7 +40,7 @@ class Result(NamedTuple):
 
 class PageResult(NamedTuple):
     """The result of a target that also returns the page's code and math counts
-    (pipeline.extract.extract_page)."""
+    (pipeline.extract_page.extract_page)."""
 
     text: str | None
     reason: str | None
@@ -52,7 +52,7 @@ def _result(r: tuple) -> Result | PageResult:
 
 
 def _default_target():
-    from pipeline.extract import extract_document
+    from pipeline.extract_page import extract_document
 
     return extract_document
 
@@ -92,7 +92,7 @@ def _child_main(conn, progress, config, target: Callable | None, memory_limit_by
 
 class IsolatedExtractor:
     """Runs `target(payload, content_type, config, url) -> (text, reason[, html])` (default:
-    pipeline.extract.extract_document) in a child process with a hard per-document time limit."""
+    pipeline.extract_page.extract_document) in a child process with a hard per-document time limit."""
 
     def __init__(
         self,

@@ -56,7 +56,7 @@ def _cached(key: str, make):
     if not folder:
         return make()
     h = hashlib.sha256(key.encode())
-    for f in ("configs/base.yaml", "pipeline/extract.py", "pipeline/extract_features.py", "classifiers/langid.py"):
+    for f in ("configs/base.yaml", "pipeline/extract.py", "pipeline/extract_page.py", "pipeline/extract_features.py", "classifiers/langid.py"):
         p = ROOT / f
         h.update(p.read_bytes() if p.is_file() else b"")
     path = os.path.join(folder, f"{h.hexdigest()[:24]}.parquet")
