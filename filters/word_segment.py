@@ -55,7 +55,7 @@ def _load_sudachi() -> Callable[[str], list[str]]:
     from datatrove.utils.word_tokenizers import chunk_text_on_bytes
     from sudachipy import Dictionary, SplitMode
 
-    tokenizer = Dictionary().create(SplitMode.C)
+    tokenizer = Dictionary().tokenizer(mode=SplitMode.C)
 
     def segment(text: str) -> list[str]:
         return _strip(m.surface() for chunk in chunk_text_on_bytes(text, _SUDACHI_CHUNK_BYTES) for m in tokenizer.tokenize(chunk))
