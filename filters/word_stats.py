@@ -194,18 +194,26 @@ def text_stats(text: str, stop_words: frozenset = frozenset(GOPHER_STOP_WORDS)) 
         d, k = _EMOTICON_DELTAS[e], chunks.count(e)
         n_tokens, n_words = n_tokens + k * d.n_tokens, n_words + k * d.n_words
         n_alpha, word_chars = n_alpha + k * d.n_alpha, word_chars + k * d.word_chars
-    lines = text.splitlines()
     return TextStats(
         n_tokens=n_tokens,
         n_words=n_words,
         mean_word_length=word_chars / n_words if n_words else 0.0,
         n_alpha_words=n_alpha,
+        stop_words=stop_words.intersection(words),
+        **_symbol_and_line_counts(text),
+    )
+
+
+def _symbol_and_line_counts(text: str) -> dict:
+    """The TextStats counts that do not depend on words: "#", ellipses, lines, bullet lines and
+    lines ending in an ellipsis."""
+    lines = text.splitlines()
+    return dict(
         n_hashes=text.count("#"),
         n_ellipses=text.count("...") + text.count("…"),
         n_lines=len(lines),
         n_bullet_lines=sum(1 for line in lines if line.lstrip().startswith(("•", "-"))),
         n_ellipsis_lines=sum(1 for line in lines if line.rstrip().endswith(("...", "…"))),
-        stop_words=stop_words.intersection(words),
     )
 
 
@@ -214,19 +222,14 @@ def segmented_stats(text: str, segmenter: str, stop_words: frozenset) -> TextSta
     `segmenter` (filters/word_segment.py), as FineWeb-2 computed its thresholds."""
     tokens, unit = segment(text, segmenter)
     words = [t for t in tokens if any(ch not in PUNCTUATION_SET for ch in t)]
-    lines = text.splitlines()
     return TextStats(
         n_tokens=len(tokens),
         n_words=len(words),
         mean_word_length=sum(map(len, words)) / len(words) if words else 0.0,
         n_alpha_words=sum(1 for t in tokens if any(ch.isalpha() for ch in t)),
-        n_hashes=text.count("#"),
-        n_ellipses=text.count("...") + text.count("…"),
-        n_lines=len(lines),
-        n_bullet_lines=sum(1 for line in lines if line.lstrip().startswith(("•", "-"))),
-        n_ellipsis_lines=sum(1 for line in lines if line.rstrip().endswith(("...", "…"))),
         stop_words=stop_words.intersection(tokens),
         word_unit=unit,
+        **_symbol_and_line_counts(text),
     )
 
 
