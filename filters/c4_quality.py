@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from filters.c4_sentences import count_sentences
-from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from filters.text_rules import LanguageRulesConfig, LanguageScopedTextFilter
 from pipeline.stage import Resources
 
 
@@ -36,7 +36,7 @@ ELLIPSIS = "..."  # exclamation mark, question mark, or end quotation mark)', le
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 
-class C4QualityConfig(DomainAwareConfig):
+class C4QualityConfig(LanguageRulesConfig):
     # Defaults: C4 (Raffel et al. 2020, 2.2) as datatrove's C4QualityFilter implements it. A count
     # rule is off when None; a phrase rule when False. FineWeb runs this filter with
     # filter_no_terminal_punct=False.
@@ -50,7 +50,9 @@ class C4QualityConfig(DomainAwareConfig):
     filter_curly_bracket: bool = True  # "removed any pages that contained a curly bracket"
     filter_policy: bool = True  # TFDS c4_utils: cookie / terms-of-use lines go
     # The rules are English (C4 is English-only); documents whose `language` is set and not in this
-    # list pass untouched; documents with no language get the rules. None: every language.
+    # list pass untouched; documents with no language get the rules. None: every language, with
+    # these same rules: FineWeb-2 runs no C4 rules on other languages ("we do not apply the C4
+    # filters", fineweb-2-pipeline.py), so there are no per-language values to take.
     languages: list[str] | None = ["en"]
     # c4-lines only: rewrite the text of kept pages to C4's kept lines (False: judge the page,
     # keep its text whole)

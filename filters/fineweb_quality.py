@@ -14,14 +14,15 @@ import functools
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 from pydantic import Field
 
+from filters.language_rules import pick
 from filters.ngram_repetition import _duplicates
-from filters.word_stats import text_stats
-from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from filters.word_stats import language_stats
+from filters.text_rules import LanguageRulesConfig, LanguageScopedTextFilter
 from pipeline.stage import Resources
 
 
 
-class FineWebQualityConfig(DomainAwareConfig):
+class FineWebQualityConfig(LanguageRulesConfig):
     # Defaults: FineWeb (Penedo et al. 2024, 3.5), the values of datatrove's FineWebQualityFilter;
     # a rule is off when its threshold is None.
     # "fraction of lines ending with punctuation <= 0.12" drops (datatrove: strictly below)
@@ -37,7 +38,8 @@ class FineWebQualityConfig(DomainAwareConfig):
     # newlines per word (datatrove's "list_ratio"; its default, not in the paper's list)
     new_line_ratio: float | None = Field(0.3, ge=0)
     # Set on English; documents whose `language` is set and not in this list pass untouched;
-    # documents with no language get the rules. None: every language.
+    # documents with no language get the rules. None: every language, each with its FineWeb-2
+    # thresholds (`fineweb2_overrides` below).
     languages: list[str] | None = ["en"]
     # Pages `domain-detect` called code or math (filters/text_rules.py). Our measurements on
     # ../shared/data/domains (bench/domain_recall.py), real pages only:
@@ -81,7 +83,7 @@ def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | t
         limit = c.new_line_ratio
         # chunks <= spaCy tokens: within bounds on chunks means within bounds on tokens
         if n_newlines > limit * len(text.split()):
-            n_tokens = text_stats(text).n_tokens
+            n_tokens = language_stats(text, c.word_segmenter).n_tokens
             if n_tokens == 0 or n_newlines / n_tokens > limit:
                 return "fineweb-list-ratio"
     return None
@@ -102,3 +104,11 @@ class FineWebQuality(LanguageScopedTextFilter):
 
     def text_reason(self, text: str, config: FineWebQualityConfig) -> str | None:
         return fineweb_reason(text, config, _stop_chars(config.stop_chars))
+
+    def fineweb2_overrides(self, rules: dict) -> dict:
+        # FineWeb-2's FineWebQualityFilter arguments (fineweb-2-pipeline.py, step 5); its
+        # short_line_thr=999 switches the rule off, None here
+        override = pick(rules, {k: k for k in ("line_punct_thr", "new_line_ratio", "char_duplicates_ratio")})
+        if "short_line_thr" in rules:
+            override["short_line_thr"] = None
+        return override

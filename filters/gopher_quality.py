@@ -9,13 +9,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from filters.word_stats import GOPHER_STOP_WORDS, TextStats, text_stats
-from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from filters.language_rules import pick
+from filters.word_segment import GRAPHEMES
+from filters.word_stats import GOPHER_STOP_WORDS, TextStats, language_stats
+from filters.text_rules import LanguageRulesConfig, LanguageScopedTextFilter
 from pipeline.stage import Resources
 
 
 
-class GopherQualityConfig(DomainAwareConfig):
+class GopherQualityConfig(LanguageRulesConfig):
     # All thresholds: Gopher (Rae et al. 2021, A.1.1), the values datatrove's GopherQualityFilter
     # uses; None switches a rule off.
     # "fewer than 50 or more than 100,000 words"
@@ -41,7 +43,8 @@ class GopherQualityConfig(DomainAwareConfig):
     min_stop_words: int | None = Field(2, ge=0)
     stop_words: tuple[str, ...] = GOPHER_STOP_WORDS
     # The rules (stop words above all) are English: documents whose `language` is set and not in
-    # this list pass untouched; documents with no language get the rules. None: every language.
+    # this list pass untouched; documents with no language get the rules. None: every language,
+    # each with its FineWeb-2 thresholds (`fineweb2_overrides` below).
     languages: list[str] | None = ["en"]
     # Pages `domain-detect` called code or math (filters/text_rules.py): the rules above, less
     # what punishes code listings and formulas. Our measurements on ../shared/data/domains
@@ -67,9 +70,10 @@ def gopher_reason(s: TextStats, c: GopherQualityConfig) -> str | None:
         return "gopher-short-doc"
     if c.max_doc_words is not None and s.n_words > c.max_doc_words:
         return "gopher-long-doc"
-    if c.min_avg_word_length is not None and s.mean_word_length < c.min_avg_word_length:
+    word_lengths = s.word_unit != GRAPHEMES  # no segmenter: one character a "word", no length rule
+    if word_lengths and c.min_avg_word_length is not None and s.mean_word_length < c.min_avg_word_length:
         return "gopher-below-avg-word-length"
-    if c.max_avg_word_length is not None and s.mean_word_length > c.max_avg_word_length:
+    if word_lengths and c.max_avg_word_length is not None and s.mean_word_length > c.max_avg_word_length:
         return "gopher-above-avg-word-length"
     if c.max_symbol_word_ratio is not None:
         if s.n_hashes / s.n_tokens > c.max_symbol_word_ratio:
@@ -100,4 +104,22 @@ class GopherQuality(LanguageScopedTextFilter):
     Config = GopherQualityConfig
 
     def text_reason(self, text: str, config: GopherQualityConfig) -> str | None:
-        return gopher_reason(text_stats(text, _stop_words(config.stop_words)), config)
+        return gopher_reason(language_stats(text, config.word_segmenter, _stop_words(config.stop_words)), config)
+
+    def fineweb2_overrides(self, rules: dict) -> dict:
+        # FineWeb-2's GopherQualityFilter arguments (fineweb-2-pipeline.py, step 5); its
+        # "max_non_alpha_words_ratio" is datatrove's name for the minimum alpha-word share,
+        # measured over datatrove's tokens, so the ratio is taken over tokens as it was fitted
+        override = pick(rules, {
+            "min_avg_word_length": "min_avg_word_length",
+            "max_avg_word_length": "max_avg_word_length",
+            "max_non_alpha_words_ratio": "min_alpha_words_ratio",
+            "min_stop_words": "min_stop_words",
+        })
+        if "max_non_alpha_words_ratio" in rules:
+            override["alpha_ratio_over"] = "tokens"
+        if "stopwords" in rules:
+            override["stop_words"] = tuple(rules["stopwords"])
+        else:  # a language without a list: counting English stop words would drop every page
+            override["min_stop_words"] = None
+        return override

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
+from filters.language_rules import pick
 from filters.ngram_tokens import split_words
-from filters.text_rules import DomainAwareConfig, LanguageScopedTextFilter
+from filters.text_rules import LanguageRulesConfig, LanguageScopedTextFilter
+from filters.word_segment import segment
 from pipeline.stage import Resources
 
 
@@ -29,7 +31,7 @@ _P2 = np.uint64(0xBF58476D1CE4E5B9)
 _P3 = np.uint64(0x94D049BB133111EB)
 
 
-class NgramRepetitionConfig(DomainAwareConfig):
+class NgramRepetitionConfig(LanguageRulesConfig):
     # All thresholds: Gopher table A1, the defaults of datatrove's GopherRepetitionFilter; a rule is
     # off when its value is None. Ratios are "more than".
     dup_para_frac: float | None = Field(0.3, ge=0, le=1)  # duplicate paragraph fraction
@@ -41,7 +43,8 @@ class NgramRepetitionConfig(DomainAwareConfig):
     # duplicate n-gram character fraction, n -> threshold
     dup_n_grams: dict[int, float] = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
     # Gopher's rules were set on English (datatrove tokenizes with the English tokenizer by
-    # default); documents whose `language` is set and not listed pass untouched. None: all.
+    # default); documents whose `language` is set and not listed pass untouched. None: all, each
+    # with its FineWeb-2 thresholds (`fineweb2_overrides` below).
     languages: list[str] | None = ["en"]
     # Pages `domain-detect` called code or math (filters/text_rules.py): API references repeat
     # their signatures and return conventions ("PyObject* ... Return value: New reference."),
@@ -203,7 +206,7 @@ def repetition_reason(text: str, c: NgramRepetitionConfig) -> str | None:
         return "dup-line-frac"
     if c.dup_line_char_frac and dup_chars / n_chars > c.dup_line_char_frac:
         return "dup-line-char-frac"
-    tokens = split_words(text)
+    tokens = segment(text, c.word_segmenter)[0] if c.word_segmenter else split_words(text)
     grams = _Ngrams(tokens)
     # datatrove's order: top n-grams by n, then duplicated n-grams by n
     for n, frac in sorted(c.top_n_grams.items()):
@@ -223,3 +226,12 @@ class NgramRepetition(LanguageScopedTextFilter):
 
     def text_reason(self, text: str, config: NgramRepetitionConfig) -> str | None:
         return repetition_reason(text, config)
+
+    def fineweb2_overrides(self, rules: dict) -> dict:
+        # FineWeb-2's GopherRepetitionFilter arguments (fineweb-2-pipeline.py, step 5): its 0
+        # switches a rule off, as a 0 does here
+        override = pick(rules, {k: k for k in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac")})
+        for key in ("top_n_grams", "dup_n_grams"):
+            if key in rules:
+                override[key] = {int(n): float(f) for n, f in rules[key].items()}
+        return override

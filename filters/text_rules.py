@@ -1,7 +1,8 @@
 """The shared base of rule filters that judge a document's text within a set of languages
 (Gopher, C4, FineWeb, n-gram repetition): records without text are dropped as `no-text` with a
 log line; records whose `language` is set and outside `config.languages` pass untouched (the
-rules are English-centric); the rest get `text_reason`.
+rules are English-centric); the rest get `text_reason` under their language's thresholds
+(`LanguageRulesConfig`, filters/language_rules.py).
 
 Domain-aware rules: the rules were written for prose, and drop real code and math pages for
 having few sentences, lines without end punctuation or repeated symbols (measured on
@@ -23,6 +24,8 @@ from typing import Any
 import pyarrow as pa
 from pydantic import ValidationError, field_validator, model_validator
 
+from filters.language_rules import rules_for
+from filters.word_segment import SEGMENTERS
 from pipeline.stage import Filter, StageConfig
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,18 @@ class DomainAwareConfig(StageConfig):
         return {None: self, **{kind: self.for_domain(kind) for kind in self.domains}}
 
 
+class LanguageRulesConfig(DomainAwareConfig):
+    """A rule filter's config whose thresholds change with the page's language
+    (filters/language_rules.py): `languages` scopes the rules (None: every language; a page whose
+    language is set and outside the list passes untouched), `language_rules` picks FineWeb-2's
+    thresholds per language (False: every language gets this config's own, English, values), and
+    `word_segmenter` is set per language for scripts without spaces (filters/word_segment.py)."""
+
+    languages: list[str] | None = ["en"]
+    language_rules: bool = True
+    word_segmenter: str | None = None
+
+
 class LanguageScopedTextFilter(Filter):
     # `annotations` (the domain kind) is read when present: `reads` is what an input must have
     reads = ("text", "language")
@@ -106,6 +121,27 @@ class LanguageScopedTextFilter(Filter):
             kind: (c, set(c.languages) if getattr(c, "languages", None) is not None else None)
             for kind, c in self._configs.items()
         }
+        self._by_language: dict[tuple[str | None, str | None], object] = {}
+
+    def fineweb2_overrides(self, rules: dict) -> dict:
+        """This filter's fields from FineWeb-2's values for a language (filters/language_rules.py);
+        none by default (C4: FineWeb-2 does not run it)."""
+        return {}
+
+    def language_config(self, kind: str | None, language: str | None):
+        """The config for a page of domain `kind` in `language`: the language's thresholds over
+        the filter's own, then the domain's overrides; cached per (kind, language)."""
+        key = (kind, language)
+        if key not in self._by_language:
+            base = self.config
+            rules = rules_for(language) if getattr(base, "language_rules", False) else None
+            if rules is not None:
+                override = self.fineweb2_overrides(rules)
+                if "word_segmenter" in type(base).model_fields and language in SEGMENTERS:
+                    override["word_segmenter"] = SEGMENTERS[language]
+                base = type(base).model_validate({**base.model_dump(), **override})
+            self._by_language[key] = base.for_domain(kind) if hasattr(base, "for_domain") else base
+        return self._by_language[key]
 
     def text_reason(self, text: str, config) -> str | None:
         """The reason `text` is dropped under `config` (the filter's config, or its overrides for
@@ -120,13 +156,13 @@ class LanguageScopedTextFilter(Filter):
         kinds = domain_kinds(batch) if len(self._scopes) > 1 else [None] * len(texts)
         reasons: list[str | None] = []
         for text, lang, kind in zip(texts, languages, kinds):
-            config, scope = self._scopes.get(kind) or self._scopes[None]
+            _, scope = self._scopes.get(kind) or self._scopes[None]
             if text is None:
                 reasons.append("no-text")
             elif scope is not None and lang is not None and lang not in scope:
                 reasons.append(None)
             else:
-                reasons.append(self.text_reason(text, config))
+                reasons.append(self.text_reason(text, self.language_config(kind if kind in self._scopes else None, lang)))
         n_missing = reasons.count("no-text")
         if n_missing:
             log.warning("%s: %d of %d records have no text (dropped as no-text)", self.name, n_missing, len(texts))

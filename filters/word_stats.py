@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from datatrove.utils.text import PUNCTUATION_SET
 
+from filters.word_segment import segment
+
 # Gopher's stop words ("the, be, to, of, and, that, have, with"), matched case-sensitively as
 # datatrove does.
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -103,6 +105,9 @@ class TextStats:
     n_bullet_lines: int
     n_ellipsis_lines: int
     stop_words: frozenset
+    # what a word is: "words" (the regex below), a segmenter's name, or "graphemes" (the
+    # fallback when a segmenter is missing: word-length rules do not apply)
+    word_unit: str = "words"
 
 
 @dataclass(frozen=True)
@@ -189,16 +194,45 @@ def text_stats(text: str, stop_words: frozenset = frozenset(GOPHER_STOP_WORDS)) 
         d, k = _EMOTICON_DELTAS[e], chunks.count(e)
         n_tokens, n_words = n_tokens + k * d.n_tokens, n_words + k * d.n_words
         n_alpha, word_chars = n_alpha + k * d.n_alpha, word_chars + k * d.word_chars
-    lines = text.splitlines()
     return TextStats(
         n_tokens=n_tokens,
         n_words=n_words,
         mean_word_length=word_chars / n_words if n_words else 0.0,
         n_alpha_words=n_alpha,
+        stop_words=stop_words.intersection(words),
+        **_symbol_and_line_counts(text),
+    )
+
+
+def _symbol_and_line_counts(text: str) -> dict:
+    """The TextStats counts that do not depend on words: "#", ellipses, lines, bullet lines and
+    lines ending in an ellipsis."""
+    lines = text.splitlines()
+    return dict(
         n_hashes=text.count("#"),
         n_ellipses=text.count("...") + text.count("…"),
         n_lines=len(lines),
         n_bullet_lines=sum(1 for line in lines if line.lstrip().startswith(("•", "-"))),
         n_ellipsis_lines=sum(1 for line in lines if line.rstrip().endswith(("...", "…"))),
-        stop_words=stop_words.intersection(words),
     )
+
+
+def segmented_stats(text: str, segmenter: str, stop_words: frozenset) -> TextStats:
+    """text_stats for a language written without spaces: datatrove's measures over the tokens of
+    `segmenter` (filters/word_segment.py), as FineWeb-2 computed its thresholds."""
+    tokens, unit = segment(text, segmenter)
+    words = [t for t in tokens if any(ch not in PUNCTUATION_SET for ch in t)]
+    return TextStats(
+        n_tokens=len(tokens),
+        n_words=len(words),
+        mean_word_length=sum(map(len, words)) / len(words) if words else 0.0,
+        n_alpha_words=sum(1 for t in tokens if any(ch.isalpha() for ch in t)),
+        stop_words=stop_words.intersection(tokens),
+        word_unit=unit,
+        **_symbol_and_line_counts(text),
+    )
+
+
+def language_stats(text: str, segmenter: str | None, stop_words: frozenset = frozenset(GOPHER_STOP_WORDS)) -> TextStats:
+    """segmented_stats where the language has a segmenter, else text_stats."""
+    return segmented_stats(text, segmenter, stop_words) if segmenter else text_stats(text, stop_words)
