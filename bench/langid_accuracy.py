@@ -8,7 +8,7 @@ language, for lid.176 alone and with lingua's second opinion, in one run.
 
 Unit: one UDHR paragraph (median ~150 characters: sentence-sized, harder than a web page);
 `--doc-chars 500` joins a version's consecutive paragraphs into page-sized documents instead.
-Languages: every lid.176 label some UDHR version maps to (classifiers/langid_codes.py: ISO 639-3 /
+Languages: every lid.176 label some UDHR version maps to (pipeline/language_codes.py: ISO 639-3 /
 BCP 47 -> lid.176 code, macro-languages by CLDR's aliases), all versions of a language pooled;
 versions in a script lid.176 never saw for that language are left out of the mean and shown apart,
 as are the versions in VARIETIES. No other file in ../shared/data has language labels that are not
@@ -33,7 +33,7 @@ import xxhash
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from classifiers.langid import LanguageId  # noqa: E402
-from classifiers.langid_codes import lid_label_for, unmodelled_script  # noqa: E402
+from pipeline.language_codes import lid_label_for, unmodelled_script  # noqa: E402
 from classifiers.langid_second import RULES_PATH  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
 

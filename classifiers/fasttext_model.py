@@ -16,26 +16,13 @@ import os
 import tempfile
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from classifiers.label_sources import Example, seeded_order
 from classifiers.text_features import fasttext_line
+from classifiers.train_settings import FastTextParams
 
 log = logging.getLogger(__name__)
 
 PREFIX = "__label__"
-
-
-class FastTextParams(BaseModel):
-    """fastText training parameters. The defaults are sized so a few thousand documents train in
-    seconds on one core; measured in bench/scorers.py."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    dim: int = Field(32, ge=2)              # fastText's 100 gains nothing on a few thousand documents (bench)
-    epoch: int = Field(25, ge=1)            # small data: many more passes than fastText's 5 (bench)
-    lr: float = Field(0.5, gt=0)            # fastText's 0.1 underfits a few thousand documents (bench)
-    min_count: int = Field(2, ge=1)         # words seen once are mostly noise (names, typos)
-    max_chars: int = Field(5_000, ge=100)   # the page start characterises it and bounds the cost (bench)
 
 
 def train(examples: list[Example], params: FastTextParams, seed: int, model_path: str) -> int:

@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from classifiers.langid_codes import lingua_to_lid
+from pipeline.language_codes import lingua_to_lid
 
 # {lid.176 label: {"below": p, "min_confidence": c}}: lingua is asked for a text lid.176 labels
 # so with top probability under p, and its pick is taken at confidence c or more; other labels

@@ -6,7 +6,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from classifiers.fasttext_model import FastTextParams
+
+class FastTextParams(BaseModel):
+    """fastText training parameters. The defaults are sized so a few thousand documents train in
+    seconds on one core; measured in bench/scorers.py."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dim: int = Field(32, ge=2)              # fastText's 100 gains nothing on a few thousand documents (bench)
+    epoch: int = Field(25, ge=1)            # small data: many more passes than fastText's 5 (bench)
+    lr: float = Field(0.5, gt=0)            # fastText's 0.1 underfits a few thousand documents (bench)
+    min_count: int = Field(2, ge=1)         # words seen once are mostly noise (names, typos)
+    max_chars: int = Field(5_000, ge=100)   # the page start characterises it and bounds the cost (bench)
 
 
 class TransformerParams(BaseModel):

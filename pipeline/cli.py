@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
 import sys
 import threading
 
-import yaml
-
+from pipeline.config import parse_overrides
 from pipeline.registry import STAGES
 
 log = logging.getLogger("curate")
+
+# subcommands beside the stages, as "module:function adding their parsers"
+COMMANDS = (
+    "pipeline.ledger_query:add_parser",  # `curate ledger`
+    "classifiers.train_cli:add_parsers",  # `curate train` / `curate eval`
+)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -22,21 +28,6 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-def _overrides(pairs: list[str]) -> dict:
-    """--set a.b=value pairs (values parsed as YAML) -> nested dict."""
-    out: dict = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        node = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(raw)
-    return out
 
 
 def _import_plotting() -> None:
@@ -51,7 +42,7 @@ def cmd_run(args) -> int:
 
     from pipeline import storage
 
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     if args.input:  # paths on the command line replace the config's (relative to the working dir)
         paths = [p if storage.is_uri(p) else os.path.abspath(p) for p in args.input]
         overrides.setdefault("input", {})["paths"] = paths
@@ -98,7 +89,8 @@ def cmd_run(args) -> int:
 
 def cmd_stage(args) -> int:
     from pipeline.config import ConfigError, load_config
-    from pipeline.inputs import expand_inputs, is_warc, read_documents
+    from pipeline.inputs import expand_inputs, is_warc
+    from pipeline.stage_inputs import read_documents
     from pipeline.ray_env import init_ray
     from pipeline.registry import stage_class
     from pipeline.runner import default_cache_dir, run_one_stage
@@ -116,7 +108,7 @@ def cmd_stage(args) -> int:
             return 2
         params = dict(config.stages.get(args.stage, {}))
         seed, batch_size = config.run.seed, config.run.batch_size
-    params.update(_overrides(args.set))
+    params.update(parse_overrides(args.set))
     try:
         stage_config = cls.Config(**params)
     except ValidationError as e:
@@ -163,12 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="take this stage's parameters from a pipeline config")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a stage parameter")
         p.set_defaults(func=cmd_stage, stage=name)
-    from pipeline.cli_train import add_parsers as add_train_parsers  # `curate train` / `curate eval`
-    from pipeline.ledger_query import add_parser as add_ledger_parser
-
-    add_ledger_parser(sub)
-
-    add_train_parsers(sub)
+    for target in COMMANDS:  # commands that live with what they run, found by name (as the stage registry)
+        module, _, function = target.partition(":")
+        getattr(importlib.import_module(module), function)(sub)
     return parser
 
 

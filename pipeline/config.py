@@ -142,3 +142,18 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Pipel
     if overrides:
         data = _deep_merge(data, overrides)
     return validate(data, source=str(path), base_dir=str(p.parent))
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """--set a.b=value pairs (values parsed as YAML) -> nested dict."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out

@@ -45,7 +45,7 @@ wln:wa ydd:yi yid:yi yor:yo zho:zh zsm:ms
 def wet_language(value: str | None) -> str | None:
     """The lid.176 label of a WET record's `WARC-Identified-Content-Language` (`eng`, `spa,eng`):
     its first, most likely, language; None when the header is absent or empty."""
-    from classifiers.langid_codes import ISO3_TO_LID
+    from pipeline.language_codes import ISO3_TO_LID
 
     if not value:
         return None

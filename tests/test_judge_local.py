@@ -58,7 +58,7 @@ def test_batched_left_padding_matches_one_by_one(local_judge, shared_data, tmp_p
 
 
 def test_multi_token_labels_fail_before_any_document_is_scored(local_judge):
-    from classifiers.judge.judge import JudgeError
+    from classifiers.judge.errors import JudgeError
     from classifiers.judge.prompts import Prompt
 
     local_judge.backend._load()
@@ -70,7 +70,7 @@ def test_multi_token_labels_fail_before_any_document_is_scored(local_judge):
 def test_multi_token_labels_fail_when_a_cold_model_loads(model_cache, tmp_path):
     """Registered before the model loads (it loads on the first uncached document): checked then,
     before that document is scored."""
-    from classifiers.judge.judge import JudgeError
+    from classifiers.judge.errors import JudgeError
     from classifiers.judge.prompts import Prompt
 
     cold = build_judge(JudgeConfig(device="cpu", max_chars=SHORT), cache_dir=str(cache_with_models(tmp_path / "cold", model_cache)))

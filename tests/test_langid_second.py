@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 
 from classifiers.langid import LanguageId
-from classifiers.langid_codes import lid_label_for, unmodelled_script
+from pipeline.language_codes import lid_label_for, unmodelled_script
 from classifiers.langid_second import RULES_PATH, SecondOpinion, load_rules
 from pipeline.schema import documents_from_rows
 from pipeline.stage import run_map_stage_local

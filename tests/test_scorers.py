@@ -6,7 +6,7 @@ import os
 import pytest
 
 from classifiers import artifacts
-from classifiers.fasttext_model import FastTextParams
+from classifiers.train_settings import FastTextParams
 from classifiers.fasttext_scorer import TrainingDataError, train_fasttext_scorer
 from classifiers.scorer_specs import spec
 from classifiers.scorer_stages import CodeScore, QualityFastText, TopicClassifier

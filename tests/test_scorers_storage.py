@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from classifiers import artifacts
-from classifiers.fasttext_model import FastTextParams
+from classifiers.train_settings import FastTextParams
 from classifiers.fasttext_scorer import FastTextScorer, train_fasttext_scorer
 from classifiers.judge import JudgeConfig
 from classifiers.judge.cache import LabelCache, label_cache_dir

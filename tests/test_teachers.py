@@ -128,7 +128,7 @@ def test_weborganizer_file_resolved_not_shipped(tmp_path, monkeypatch):
 
 def _fake_default(root, scorer):
     """A shipped-default folder with a tiny trained artifact of `scorer`."""
-    from classifiers.fasttext_model import FastTextParams
+    from classifiers.train_settings import FastTextParams
     from classifiers.fasttext_scorer import train_fasttext_scorer
     from classifiers.scorer_specs import spec
     from tests.scorer_fixtures import examples

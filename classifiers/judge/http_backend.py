@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from classifiers.judge.config import JudgeConfig
-from classifiers.judge.judge import JudgeError
+from classifiers.judge.errors import JudgeError
 from classifiers.judge.prompts import Prompt
 
 log = logging.getLogger(__name__)

@@ -12,16 +12,13 @@ from typing import Protocol, Sequence
 
 from classifiers.judge.cache import LabelCache, label_cache_dir
 from classifiers.judge.config import JudgeConfig
+from classifiers.judge.errors import JudgeError
 from classifiers.judge.prompts import TASKS, Prompt, get_prompt
 from classifiers.judge.taxonomy import load_taxonomy
 from classifiers.paths import default_cache_dir
 from pipeline import storage
 
 log = logging.getLogger(__name__)
-
-
-class JudgeError(RuntimeError):
-    """A judge that cannot work as configured (bad labels, a server without logprobs, ...)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from classifiers.judge.config import JudgeConfig
-from classifiers.judge.judge import JudgeError
+from classifiers.judge.errors import JudgeError
 from classifiers.judge.model_store import converted_dir, default_gguf, folder_id, gguf_model_id
 from classifiers.judge.prompts import Prompt
 

@@ -73,10 +73,10 @@ def _examples(args, sp, positive_min: int):
 
 
 def _settings(pairs: list[str]):
-    from pipeline.cli import _overrides
+    from pipeline.config import parse_overrides
     from classifiers.train_settings import TrainSettings
 
-    return TrainSettings(**_overrides(pairs))
+    return TrainSettings(**parse_overrides(pairs))
 
 
 def cmd_train(args) -> int:
