@@ -262,7 +262,7 @@ class DuplicateRecordDrops(DropListed):
     """The extra copies the decision names, dropped as `duplicate-record` under their ledger ids
     (the pass after the decision); with no copies, every batch passes untouched."""
 
-    name = STAGE
+    name = DedupRecords.name
     reads = ("id", "source_file", "source_offset")
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
