@@ -21,7 +21,7 @@ import re
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -93,15 +93,18 @@ class Pair:
     their_reason: Callable[[str], str]
     ours: str  # our stage's name (its class is imported from the registry when present)
     our_import: str  # module:Class, for stages not (yet) registered
+    # our settings that differ from datatrove's defaults, set back to datatrove's for the comparison
+    our_params: dict = field(default_factory=dict)
 
 
 PAIRS = (
     Pair("GopherRepetition", _datatrove("gopher_repetition_filter", "GopherRepetitionFilter"), repetition_reason,
          "ngram-repetition", "filters.ngram_repetition:NgramRepetition"),
     Pair("GopherQuality", _datatrove("gopher_quality_filter", "GopherQualityFilter"),
-         lambda r: DATATROVE_REASONS.get(r, r), "gopher-quality", "filters.gopher_quality:GopherQuality"),
+         lambda r: DATATROVE_REASONS.get(r, r), "gopher-quality", "filters.gopher_quality:GopherQuality",
+         {"alpha_ratio_over": "tokens"}),
     Pair("C4Quality", _datatrove("c4_filters", "C4QualityFilter"), _prefixed("c4-"),
-         "c4-quality", "filters.c4_quality:C4Quality"),
+         "c4-quality", "filters.c4_quality:C4Quality", {"filter_curly_bracket": True}),
     Pair("FineWebQuality", _datatrove("fineweb_quality_filter", "FineWebQualityFilter"), _prefixed("fineweb-"),
          "fineweb-quality", "filters.fineweb_quality:FineWebQuality"),
 )
@@ -136,7 +139,7 @@ def run_theirs(pair: Pair, texts: list[str]) -> tuple[list[str | None], float]:
 
 def run_ours(pair: Pair, texts: list[str], repeats: int) -> tuple[list[str | None], float]:
     cls = our_class(pair)
-    stage = cls(cls.Config(languages=None))
+    stage = cls(cls.Config(languages=None, **pair.our_params))
     stage.setup()
     table = documents_from_rows({"id": str(i), "text": t} for i, t in enumerate(texts))
     best = None

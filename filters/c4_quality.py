@@ -47,7 +47,9 @@ class C4QualityConfig(LanguageRulesConfig):
     max_word_length: int | None = Field(1000, ge=1)  # TFDS c4_utils: lines with a word over 1000 chars go
     filter_lorem_ipsum: bool = True  # "removed any page where the phrase 'lorem ipsum' appeared"
     filter_javascript: bool = True  # "removed any line with the word Javascript"
-    filter_curly_bracket: bool = True  # "removed any pages that contained a curly bracket"
+    # C4 "removed any pages that contained a curly bracket": all code and LaTeX; Llama 3 keeps
+    # math and code, so off (True for C4's rule)
+    filter_curly_bracket: bool = False
     filter_policy: bool = True  # TFDS c4_utils: cookie / terms-of-use lines go
     # The rules are English (C4 is English-only); documents whose `language` is set and not in this
     # list pass untouched; documents with no language get the rules. None: every language, with

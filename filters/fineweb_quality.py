@@ -39,8 +39,8 @@ class FineWebQualityConfig(LanguageRulesConfig):
     new_line_ratio: float | None = Field(0.3, ge=0)
     # Set on English; documents whose `language` is set and not in this list pass untouched;
     # documents with no language get the rules. None: every language, each with its FineWeb-2
-    # thresholds (`fineweb2_overrides` below).
-    languages: list[str] | None = ["en"]
+    # thresholds (`fineweb2_overrides` below; docs/languages.md): the default.
+    languages: list[str] | None = None
     # Pages `domain-detect` called code or math (filters/text_rules.py). Our measurements on
     # ../shared/data/domains (bench/domain_recall.py), real pages only:
     # - line punctuation: off; code and formula lines end without it (Python docs down to 0.06,

@@ -37,15 +37,15 @@ class GopherQualityConfig(LanguageRulesConfig):
     # what "words" means in that ratio: "tokens" is datatrove's (punctuation tokens count, so
     # ordinary news prose with many commas falls under 0.8: 21 of 253 HTML pages of the shared WARC
     # files, Rolling Stone and Billboard articles among them); "words" leaves punctuation out,
-    # as Gopher's wording reads. Default "tokens" for decisions identical to datatrove's.
-    alpha_ratio_over: Literal["tokens", "words"] = "tokens"
+    # as Gopher's wording reads (our choice); "tokens" gives decisions identical to datatrove's.
+    alpha_ratio_over: Literal["tokens", "words"] = "words"
     # "at least two of the following English words"
     min_stop_words: int | None = Field(2, ge=0)
     stop_words: tuple[str, ...] = GOPHER_STOP_WORDS
     # The rules (stop words above all) are English: documents whose `language` is set and not in
     # this list pass untouched; documents with no language get the rules. None: every language,
-    # each with its FineWeb-2 thresholds (`fineweb2_overrides` below).
-    languages: list[str] | None = ["en"]
+    # each with its FineWeb-2 thresholds (`fineweb2_overrides` below; docs/languages.md).
+    languages: list[str] | None = None
     # Pages `domain-detect` called code or math (filters/text_rules.py): the rules above, less
     # what punishes code listings and formulas. Our measurements on ../shared/data/domains
     # (bench/domain_recall.py):

@@ -44,8 +44,8 @@ class NgramRepetitionConfig(LanguageRulesConfig):
     dup_n_grams: dict[int, float] = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
     # Gopher's rules were set on English (datatrove tokenizes with the English tokenizer by
     # default); documents whose `language` is set and not listed pass untouched. None: all, each
-    # with its FineWeb-2 thresholds (`fineweb2_overrides` below).
-    languages: list[str] | None = ["en"]
+    # with its FineWeb-2 thresholds (`fineweb2_overrides` below; docs/languages.md): the default.
+    languages: list[str] | None = None
     # Pages `domain-detect` called code or math (filters/text_rules.py): API references repeat
     # their signatures and return conventions ("PyObject* ... Return value: New reference."),
     # examples repeat their setup lines. Our measurements on ../shared/data/domains

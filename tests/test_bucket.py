@@ -22,7 +22,9 @@ CASES = [
 
 
 def _run(cases, **config):
-    config = {"code_threshold": 0.5, "reasoning_threshold": 0.5, **config}  # the cases' thresholds, whatever the calibrated defaults
+    # the cases' scorer columns and thresholds, whatever the calibrated defaults (domain-detect's)
+    config = {"code_column": "code_score", "reasoning_column": "reasoning_score", "code_threshold": 0.5,
+              "reasoning_threshold": 0.5, "first": "code", **config}
     rows = [{"id": f"d{i}", "language": lang, "code_score": cs, "reasoning_score": rs, "annotations": '{"pii":{"email":1}}'}
             for i, ((lang, cs, rs), _) in enumerate(cases)]
     kept, dropped = run_map_stage_local(AssignBucket(AssignBucket.Config(**config)), documents_from_rows(rows), batch_size=4)

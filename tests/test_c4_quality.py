@@ -97,7 +97,7 @@ def test_line_rules_follow_datatrove_order():
 def test_page_rules_see_only_candidate_lines():
     good = "\n".join(SENTENCES)
     assert c4_reason(good + "\nfunction f() {", C4QualityConfig()) is None
-    assert c4_reason(good + "\nSet x = {1, 2} here.", C4QualityConfig()) == "c4-curly-bracket"
+    assert c4_reason(good + "\nSet x = {1, 2} here.", C4QualityConfig(filter_curly_bracket=True)) == "c4-curly-bracket"  # C4's rule
     assert c4_reason(good + "\nSet x = {1, 2} here.", C4QualityConfig(filter_curly_bracket=False)) is None
     assert c4_reason("Lorem ipsum dolor sit amet.\n" + good, C4QualityConfig()) == "c4-lorem-ipsum"
 

@@ -76,3 +76,22 @@ def test_semantic_dedup_config_is_the_base_pipeline_plus_one_stage():
     semantic = load_config("configs/semantic-dedup.yaml").pipeline
     assert [s for s in semantic if s != "dedup-semantic"] == base
     assert semantic.index("dedup-semantic") == semantic.index("dedup-minhash") + 1
+
+
+def test_base_config_restates_the_code_defaults():
+    # one source of truth: a value in configs/base.yaml's stages is the stage's own default
+    # (its provenance beside it in both), so running a stage alone decides as the pipeline does
+    import yaml
+
+    from pipeline.registry import stage_class
+
+    stages = yaml.safe_load(open("configs/base.yaml"))["stages"]
+    differ = []
+    for name, params in stages.items():
+        cfg = stage_class(name).Config
+        required = {k: v for k, v in (params or {}).items() if cfg.model_fields[k].is_required()}
+        defaults = cfg(**required)
+        for key, value in (params or {}).items():
+            if key not in required and getattr(cfg(**required, **{key: value}), key) != getattr(defaults, key):
+                differ.append(f"{name}.{key}: config {value!r}, code {getattr(defaults, key)!r}")
+    assert differ == []

@@ -98,14 +98,14 @@ def test_first_broken_rule_is_the_reason():
     assert gopher_reason(s, GopherQualityConfig(min_doc_words=None)) == "gopher-below-avg-word-length"
 
 
-def test_other_languages_pass_untouched_unless_configured():
+def test_every_language_is_judged_unless_scoped():
     rows = [
         {"id": "de", "text": "Kurzer Text.", "language": "de"},
         {"id": "en", "text": "Short text.", "language": "en"},
         {"id": "none", "text": "Short text.", "language": None},
     ]
-    assert decide(rows) == [None, "gopher-short-doc", "gopher-short-doc"]
-    assert decide(rows, languages=None) == ["gopher-short-doc"] * 3
+    assert decide(rows) == ["gopher-short-doc"] * 3  # default: every language, each with its own rules
+    assert decide(rows, languages=["en"]) == [None, "gopher-short-doc", "gopher-short-doc"]
     assert decide(rows, languages=["de", "en"]) == ["gopher-short-doc"] * 3
 
 
@@ -147,5 +147,5 @@ def test_alpha_ratio_over_words_ignores_punctuation_tokens():
 
     s = text_stats(text)
     assert s.n_alpha_words / s.n_tokens < 0.8 <= s.n_alpha_words / s.n_words
-    assert gopher_reason(s, GopherQualityConfig()) == "gopher-below-alpha-threshold"
-    assert gopher_reason(s, GopherQualityConfig(alpha_ratio_over="words")) is None
+    assert gopher_reason(s, GopherQualityConfig(alpha_ratio_over="tokens")) == "gopher-below-alpha-threshold"  # datatrove's
+    assert gopher_reason(s, GopherQualityConfig()) is None  # ours: words

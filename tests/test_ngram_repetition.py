@@ -121,7 +121,7 @@ def test_other_languages_pass_and_missing_text_is_counted(caplog):
         {"id": "none", "text": None, "language": "en"},
     ]
     with caplog.at_level(logging.WARNING):
-        kept, dropped = run_map_stage_local(NgramRepetition(), documents_from_rows(rows))
+        kept, dropped = run_map_stage_local(NgramRepetition(NgramRepetitionConfig(languages=["en"])), documents_from_rows(rows))
     assert kept.column("id").to_pylist() == ["de"]
     assert dict(zip(dropped.column("id").to_pylist(), dropped.column("reason").to_pylist())) == {
         "en": "top-2-gram",

@@ -41,17 +41,19 @@ class AssignBucketConfig(StageConfig):
     # Llama 3's general, code and math data are English-centric; every other language is the
     # multilingual bucket (§3.1.1 "Multilingual data")
     primary_languages: tuple[str, ...] = ("en",)
-    # the score that decides code (a scorer's column, or domain-detect's `domain.code`)
-    code_column: Source = "code_score"
-    # a threshold belongs to its score (and a scorer's to its artifact): configs/base.yaml holds
-    # the values calibrated on labelled pages (bench/buckets.py --calibrate); 0.5, the midpoint of
-    # a probability, only where a config sets none
-    code_threshold: float = 0.5
-    reasoning_column: Source = "reasoning_score"
-    reasoning_threshold: float = 0.5
+    # the scores that decide code and math: domain-detect's labelling functions (or a scorer's
+    # column: code_score / reasoning_score). A threshold belongs to its score: the values are
+    # calibrated on labelled pages by bench/buckets.py --calibrate (highest recall at precision
+    # >= 0.9 on a tune half of ../shared/data/domains; configs/base.yaml gives the held-out
+    # precision and recall); recalibrate when the functions change, and set both places (a test
+    # holds them equal)
+    code_column: Source = "domain.code"
+    code_threshold: float = 0.4325
+    reasoning_column: Source = "domain.math"
+    reasoning_threshold: float = 0.6564
     # which domain is tested first when a page reaches both thresholds (computer-algebra manuals
-    # read as code to a code scorer that was not taught that they are math)
-    first: Literal["code", "math_reasoning"] = "code"
+    # read as code; bench/buckets.py --calibrate chose math first)
+    first: Literal["code", "math_reasoning"] = "math_reasoning"
 
 
 class AssignBucket(Annotator):

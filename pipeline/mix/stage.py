@@ -73,7 +73,8 @@ class MixConfig(StageConfig):
     targets: dict[str, Share] = {"general": 0.50, "math_reasoning": 0.25, "code": 0.17, "multilingual": 0.08}
     # most times a bucket's tokens may be repeated: up to ~4 epochs cost little against unique data
     # (Muennighoff et al. 2023, "Scaling Data-Constrained Language Models")
-    max_epochs: dict[str, Annotated[float, Field(gt=0.0)]] = {}
+    # the general bucket is never repeated: the total is at most one pass over it (our choice)
+    max_epochs: dict[str, Annotated[float, Field(gt=0.0)]] = {"general": 1.0}
     default_max_epochs: float = Field(4.0, gt=0.0)
     # tokens wanted in total; null: as many as the scarcest bucket allows
     total_tokens: int | None = Field(None, ge=1)
