@@ -53,5 +53,11 @@ def ldnoobw_lists_dir() -> Path:
 
 
 def shared_data_dir() -> Path:
-    """`../shared/data` beside the repository (third-party data for tests and benchmarks)."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    """`../shared/data` beside the repository (third-party data for tests and benchmarks), or
+    `$CURATE_SHARED_DATA`: a job whose working directory is a copy of the code (`ray job submit
+    --working-dir`) has nothing beside it, and the teachers' "auto" sources must not depend on
+    where the job runs."""
+    import os
+
+    env = os.environ.get("CURATE_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared" / "data"

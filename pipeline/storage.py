@@ -119,7 +119,8 @@ def _uri(location: str, path: str) -> str:
     return f"{location.split('://', 1)[0]}://{path}" if is_uri(location) else path
 
 
-def _permanent(err: BaseException) -> bool:
+def is_permanent(err: BaseException) -> bool:
+    """An error no retry changes (a missing object or bucket, denied access)."""
     text = str(err)
     return isinstance(err, (FileNotFoundError, PermissionError)) or any(p in text for p in _PERMANENT)
 
@@ -134,8 +135,8 @@ def retrying(what: str, location: str, fn, *args, **kwargs):
         except (OSError, pa.ArrowException) as err:
             if isinstance(err, StorageError) or not is_uri(location):
                 raise
-            if _permanent(err) or attempt == _RETRIES:
-                raise StorageError(f"cannot {what} {location}: {err}", transient=not _permanent(err)) from err
+            if is_permanent(err) or attempt == _RETRIES:
+                raise StorageError(f"cannot {what} {location}: {err}", transient=not is_permanent(err)) from err
             log.warning("%s %s: %s; retrying in %.1f s", what, location, type(err).__name__, delay)
             time.sleep(delay)
             delay = min(delay * 2, 16.0)

@@ -153,7 +153,7 @@ class UnitWork:
             tables = (conform(t) for t in self.source.read_file(src))
         else:
             tables = (pa.Table.from_batches([rb]) for f in unit_inputs(src)
-                      for rb in stage_io.parquet_file(f).iter_batches(batch_size=self.spec.out.batch_size))
+                      for rb in _stored_batches(f, self.spec.out.batch_size))
         for table in tables:
             counter[0] += table.num_rows
             yield self.fused(table) if self.fused is not None else table
@@ -192,6 +192,17 @@ def pass_units(spec: PassSpec, files: list[str] | None, inputs: list[str] | None
     if spec.source is not None:
         return [(source_unit(i, f), f) for i, f in enumerate(files or [])]
     return group_files(inputs or [], spec.part_bytes)
+
+
+def _stored_batches(path: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """A kept file's batches. A store failing mid-file (its reads are not storage.retrying's)
+    is a transient StorageError: the host pool redoes the unit once the store answers again."""
+    try:
+        yield from stage_io.parquet_file(path).iter_batches(batch_size=batch_size)
+    except (OSError, pa.ArrowException) as err:
+        if isinstance(err, FileNotFoundError) or storage.is_permanent(err):
+            raise
+        raise storage.StorageError(f"cannot read {path}: {err}", transient=True) from err
 
 
 def unit_inputs(src: str) -> list[str]:

@@ -195,6 +195,13 @@ def test_first_fit_lands_near_the_goal_where_a_long_document_sits_at_the_cut(ray
     r = first_fit(keyed, "code", 985)  # 930 fits; 60 more overshoots by 5, less than the 55 missing
     assert r.weight == 990 and "d09" in r.cut.extra
     assert first_fit(keyed, "code", 1000, fetch_limit=5) is None  # too many documents to fetch: the prefix stays
+    # one long document holding most of a small bucket: in key order 300 x 3, then 3000 does not
+    # fit, 300 does (1200); taking 3000 too lands 900 past 3300. Longest first: 3000 + 300 = 3300
+    few = pa.table([pa.array(["ml"] * 5), pa.array(keys[:5], pa.uint64()), pa.array(ids[:5]), pa.array([300, 300, 300, 3000, 300], pa.int64())],
+                   schema=KEYED_SCHEMA)
+    r = first_fit(ray.data.from_arrow(few), "ml", 3300)
+    assert r.weight == 3300 and r.documents == 2
+    assert [i for i, t in zip(ids[:5], r.cut.taken(keys[:5], ids[:5])) if t] == ["d00", "d03"]
 
 
 def test_mix_with_long_documents_still_within_one_point(ray_local, tmp_path):

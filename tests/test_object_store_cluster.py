@@ -162,7 +162,9 @@ def test_ray_job_submit_on_s3(s3_server, bucket, tmp_path):
         address = f"http://127.0.0.1:{dash}"
         out = f"{bucket['uri']}/job"
         env = {**ray_env(), **s3_server.env}
-        cmd = [RAY, "job", "submit", "--address", address, "--working-dir", str(ROOT), "--",
+        # the job runs in a copy of the code: the teachers' "auto" data is named, as a user would
+        runtime_env = json.dumps({"env_vars": {"CURATE_SHARED_DATA": str(SHARED_DATA)}})
+        cmd = [RAY, "job", "submit", "--address", address, "--working-dir", str(ROOT), "--runtime-env-json", runtime_env, "--",
                "python", "pipeline/run.py", "--config", "configs/commoncrawl.yaml", "--input",
                f"{bucket['uri']}/warc/*.warc.gz", "--output", out,
                "--set", f"run.shared_cache={bucket['env']['CURATE_SHARED_CACHE']}", *bucket["lists"]]
