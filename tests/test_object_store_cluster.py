@@ -73,6 +73,11 @@ def curate(args: list[str], env: dict, log: Path, timeout: float = 1500) -> subp
                               cwd=ROOT, env=env, timeout=timeout, start_new_session=True)
 
 
+# every run here trains the topic scorer from TF-IDF alone: the MiniLM embeddings of 3,500
+# WebOrganizer pages cost minutes on CI and do not change what these tests compare
+FAST = ["--set", "stages.train-scorers.train.linear.encoder=false"]
+
+
 @pytest.fixture(scope="module")
 def bucket(s3_server, tmp_path_factory):
     """The shared WARC files uploaded, and a one-node run on local disk to compare against."""
@@ -86,10 +91,10 @@ def bucket(s3_server, tmp_path_factory):
     s3_server.upload_dir(SHARED_DATA / "lists" / "ldnoobw", f"{uri}/lists/ldnoobw")
     work = tmp_path_factory.mktemp("local")
     env = curate_env({**s3_server.env, "CURATE_SHARED_CACHE": f"{uri}/cache"})
-    r = curate(["--config", CONFIG, "--output", str(work / "out")], env, work / "run.log")
+    r = curate(["--config", CONFIG, "--output", str(work / "out"), *FAST], env, work / "run.log")
     assert r.returncode == 0, (work / "run.log").read_text()[-5000:]
     return {"uri": uri, "warcs": warcs, "local": work / "out", "env": env,
-            "lists": ["--set", f"stages.dirty-words.lists_dir={uri}/lists/ldnoobw"]}
+            "args": ["--set", f"stages.dirty-words.lists_dir={uri}/lists/ldnoobw", *FAST]}
 
 
 def check_against_local(s3_server, bucket, out_uri: str, into: Path) -> None:
@@ -125,7 +130,7 @@ def test_two_shared_nothing_nodes_on_s3_equal_a_local_run(s3_server, bucket, tmp
         nodes = cluster.wait_for_nodes(2)
         out = f"{bucket['uri']}/out"
         args = ["--config", CONFIG, "--input", f"{bucket['uri']}/warc/*.warc.gz", "--output", out,
-                "--set", f"run.ray_address={cluster.address}", *bucket["lists"]]
+                "--set", f"run.ray_address={cluster.address}", *bucket["args"]]
         r = curate(args, {**bucket["env"], "RAY_AUTH_MODE": "token"}, tmp_path / "run.log")
         assert r.returncode == 0, (tmp_path / "run.log").read_text()[-5000:] + cluster.logs()
     finally:
@@ -145,7 +150,7 @@ def test_plain_curate_run_on_s3_needs_only_the_aws_variables(s3_server, bucket, 
     env = curate_env(s3_server.env)
     env["CURATE_SHARED_CACHE"] = bucket["env"]["CURATE_SHARED_CACHE"]
     out = f"{bucket['uri']}/plain"
-    r = curate(["--config", CONFIG, "--input", f"{bucket['uri']}/warc/*.warc.gz", "--output", out, *bucket["lists"]], env,
+    r = curate(["--config", CONFIG, "--input", f"{bucket['uri']}/warc/*.warc.gz", "--output", out, *bucket["args"]], env,
                tmp_path / "run.log")
     assert r.returncode == 0, (tmp_path / "run.log").read_text()[-5000:]
     assert not (ROOT / "s3:").exists()
@@ -167,7 +172,7 @@ def test_ray_job_submit_on_s3(s3_server, bucket, tmp_path):
         cmd = [RAY, "job", "submit", "--address", address, "--working-dir", str(ROOT), "--runtime-env-json", runtime_env, "--",
                "python", "pipeline/run.py", "--config", "configs/commoncrawl.yaml", "--input",
                f"{bucket['uri']}/warc/*.warc.gz", "--output", out,
-               "--set", f"run.shared_cache={bucket['env']['CURATE_SHARED_CACHE']}", *bucket["lists"]]
+               "--set", f"run.shared_cache={bucket['env']['CURATE_SHARED_CACHE']}", *bucket["args"]]
         for _ in range(30):  # the job agent may come up after the dashboard answers
             r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1500)
             if "No available agent" not in r.stdout + r.stderr:
