@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from pipeline.extract_page import ExtractConfig, Outcome, PageOutcome, _trafilatura_options, extract_document, extract_page
+from pipeline.extract_page import ExtractConfig, Outcome, PageOutcome, extract_document, extract_page, trafilatura_options
 from pipeline.schema import merge_annotations, split_by_reason, with_column
 from pipeline.stage import MapStage, Resources, StageConfig
 
@@ -34,7 +34,7 @@ class Extract(MapStage):
     def setup(self) -> None:
         # trafilatura logs a warning per discarded page; our drop reasons already count them
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
-        _trafilatura_options(self.config, fast=True)
+        trafilatura_options(self.config, fast=True)
         # the hard limit: a child process that is killed when a page holds it past the limit,
         # which the in-process watchdog cannot do while lxml runs C code (issue 7)
         self._isolated = None

@@ -76,7 +76,7 @@ class PageOutcome(NamedTuple):
 
 
 @functools.lru_cache(maxsize=16)
-def _trafilatura_options(config: ExtractConfig, fast: bool):
+def trafilatura_options(config: ExtractConfig, fast: bool):
     from trafilatura.settings import Extractor as TrafilaturaOptions
 
     return TrafilaturaOptions(
@@ -141,10 +141,10 @@ def _run_trafilatura(root, config: ExtractConfig):
 
     below = config.fallback_below_chars
     if below is None:
-        return bare_extraction(root, options=_trafilatura_options(config, fast=False))
-    document = bare_extraction(root, options=_trafilatura_options(config, fast=True))
+        return bare_extraction(root, options=trafilatura_options(config, fast=False))
+    document = bare_extraction(root, options=trafilatura_options(config, fast=True))
     if below and (document is None or len(document.raw_text or "") < below):
-        second = bare_extraction(root, options=_trafilatura_options(config, fast=False))
+        second = bare_extraction(root, options=trafilatura_options(config, fast=False))
         if second is not None:
             return second
     return document

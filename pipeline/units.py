@@ -200,7 +200,7 @@ def _stored_batches(path: str, batch_size: int) -> Iterator[pa.RecordBatch]:
     try:
         yield from stage_io.parquet_file(path).iter_batches(batch_size=batch_size)
     except (OSError, pa.ArrowException) as err:
-        if isinstance(err, FileNotFoundError) or storage.is_permanent(err):
+        if storage.is_permanent(err):
             raise
         raise storage.StorageError(f"cannot read {path}: {err}", transient=True) from err
 

