@@ -64,13 +64,23 @@ def auth_token(timeout: float = 60) -> str:
 
 def isolate_cmd(cmd: list[str], env: dict) -> tuple[list[str], dict]:
     """`cmd` in a private mount namespace: fresh tmpfs over /tmp, /dev/shm and the home directory
-    (unless the code or the interpreter lives there: then HOME moves into the private /tmp). The
+    (unless the code or the interpreter lives there: then HOME moves into the private /tmp; code
+    under /tmp is mounted back at its path). The
     token reaches Ray through RAY_AUTH_TOKEN, the only place Ray reads it from besides the home."""
     home = pwd.getpwuid(os.getuid()).pw_dir
     needed = (str(ROOT), sys.prefix, sys.base_prefix)
     hide_home = home != "/" and os.path.isdir(home) and not any(p == home or p.startswith(home + "/") for p in needed)
     mounts = ["/tmp", "/dev/shm"] + ([home] if hide_home else [])
-    script = "set -e; " + "".join(f"mount -t tmpfs -o mode=1777 tmpfs {shlex.quote(m)}; " for m in mounts)
+    # the code or the interpreter under /tmp (a clone in /tmp): held on /mnt while the private /tmp
+    # is mounted, then moved back to its path, so the node runs the same installation
+    under_tmp = sorted(p for p in set(needed) if p.startswith("/tmp/"))
+    kept = [p for p in under_tmp if not any(p.startswith(q + "/") for q in under_tmp)]
+    script = "set -e; "
+    if kept:
+        script += "mount -t tmpfs tmpfs /mnt; " + "".join(
+            f"mkdir -p /mnt/k{i}; mount --bind {shlex.quote(p)} /mnt/k{i}; " for i, p in enumerate(kept))
+    script += "".join(f"mount -t tmpfs -o mode=1777 tmpfs {shlex.quote(m)}; " for m in mounts)
+    script += "".join(f"mkdir -p {shlex.quote(p)}; mount --move /mnt/k{i} {shlex.quote(p)}; " for i, p in enumerate(kept))
     script += 'mkdir -p "$XDG_CACHE_HOME"; exec "$@"'
     env = {**env, "HOME": home if hide_home else "/tmp/home", "RAY_AUTH_TOKEN": auth_token()}
     env["XDG_CACHE_HOME"] = f"{env['HOME']}/.cache"
