@@ -1,0 +1,1 @@
+"""Stage `extract` (stage.py) and the page-level work it runs: decoding, HTML, trafilatura, limits."""

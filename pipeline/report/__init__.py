@@ -1,0 +1,1 @@
+"""OUTPUT/report.html: a finished run in one self-contained page (build.py)."""
