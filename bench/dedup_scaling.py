@@ -10,7 +10,7 @@ not near-duplicates of each other. `--dup-rate` of the documents are edited copi
 each word is, with probability p ~ U(--edit-min, --edit-max), replaced by, deleted, or preceded
 by an inserted word (a random word of the stream). All seeded. Ray's parquet read coalesces the
 files into blocks of up to ~128 MiB (measured: 10k documents = 32 MiB -> 1 block, 100k -> 3), and
-under the sort shuffle (pipeline.ray_env's default) the shuffles have one partition per block, so
+under the sort shuffle (pipeline.executor.ray_env's default) the shuffles have one partition per block, so
 data per task is capped by Ray's block size, and 10k runs on one partition (one CPU).
 
 Per size, Ray is started afresh (so each worker's peak memory belongs to that size) and the stage
@@ -60,7 +60,7 @@ from dedup.signatures import shingle_hashes  # noqa: E402
 from pipeline import stage_io  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
 from pipeline.schema import DOCUMENT_SCHEMA  # noqa: E402
-from pipeline.runner import run_global  # noqa: E402
+from pipeline.executor.runner import run_global  # noqa: E402
 from pipeline.stage import RunContext  # noqa: E402
 
 SOURCES = ("text/cc-main-2019-30-wet.jsonl.gz", "topics/weborganizer-topics.jsonl.gz")
@@ -321,7 +321,7 @@ class Phases:
 def run_size(stream: WordStream, n: int, args, cfg: MinHashConfig, work: str) -> dict:
     import ray
 
-    from pipeline.ray_env import init_ray
+    from pipeline.executor.ray_env import init_ray
 
     corpus = Corpus(stream, n, args.dup_rate, args.edit_min, args.edit_max, args.seed)
     rng = np.random.default_rng((args.seed, 2))

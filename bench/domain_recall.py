@@ -38,7 +38,7 @@ from filters.text_rules import domain_kind_of  # noqa: E402
 from pipeline.config import _load_yaml  # noqa: E402
 from pipeline.registry import STAGES, stage_class  # noqa: E402
 from pipeline.stage import MapStage, RunContext, run_map_stage_local  # noqa: E402
-from pipeline.warc import read_warc_local  # noqa: E402
+from pipeline.sources.warc import read_warc_local  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 LABELS = ("code", "math", "crawl")

@@ -5,8 +5,8 @@ driver peak RSS at 10k, 100k and 1M documents, one command:
 
 Each size runs in a fresh subprocess (its own interpreter, its own private local Ray with
 `--cpus` CPUs), which does what `curate run` does (pipeline/cli.py cmd_run): `Runner(config,
-output).run()` step by step, `pipeline.ledger.build_summary` (ledger + summary.json) and
-`pipeline.report.write_report` (unless --no-report). The pipeline (`--pipeline`, default below)
+output).run()` step by step, `pipeline.output.ledger.build_summary` (ledger + summary.json) and
+`pipeline.report.build.write_report` (unless --no-report). The pipeline (`--pipeline`, default below)
 reads synthetic web documents (bench/_web_corpus.py: ~2-5 KB of text each, 2% older re-crawls of
 a URL, 2% near copies; deterministic from --seed; parquet or jsonl files of --docs-per-file
 documents, generated once under --cache) with `read-documents`, and runs a map filter
@@ -107,9 +107,9 @@ def child(spec: dict) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from pipeline.config import load_config
-    from pipeline.ledger import build_summary
-    from pipeline.ray_env import init_ray
-    from pipeline.runner import Runner
+    from pipeline.output.ledger import build_summary
+    from pipeline.executor.ray_env import init_ray
+    from pipeline.executor.runner import Runner
 
     overrides = {"input": {"paths": spec["files"]}, "pipeline": spec["pipeline"],
                  "run": {"seed": spec["seed"], "num_cpus": spec["cpus"], **spec.get("run", {})}}
@@ -150,7 +150,7 @@ def child(spec: dict) -> None:
     outcomes = runner.results()
     summary = phase("ledger + summary", lambda: build_summary(out, outcomes))
     if spec.get("report", True):
-        from pipeline.report import write_report
+        from pipeline.report.build import write_report
 
         phase("report", lambda: write_report(out))
     if profiler is not None:
@@ -443,8 +443,8 @@ def run_bytes(out: str, config_path: str) -> None:
         t = _kept_table(before["mix"], ["id", "bucket", "token_count", "quality_fasttext", "code_score", "reasoning_score"])
         per("mix", "columns read (bucket token counts reduced on Ray)", t.nbytes, t.num_rows)
     if before.get("shard"):
-        from pipeline.llama3_tokenizer import load_spec
-        from pipeline.shards import _PrepareBatch
+        from pipeline.output.llama3_tokenizer import load_spec
+        from pipeline.output.shards import _PrepareBatch
 
         spec = load_spec()
         t = _kept_table(before["shard"])
@@ -470,7 +470,7 @@ def _ledger_rows_bytes(out: str, schema) -> int:
 
 def ray_wait_cost(counts=(2, 64, 256, 1024, 4096), calls: int = 300) -> None:
     """Driver CPU of one `ray.wait(refs, num_returns=1)` over as many references as a pass has hosts
-    (pipeline/hosts.py calls it once per finished unit): one ready object among refs that never
+    (pipeline/executor/hosts.py calls it once per finished unit): one ready object among refs that never
     become ready (tasks asking for a resource no node has)."""
     import ray
 

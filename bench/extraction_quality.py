@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.metrics import Summary, shingle_prf, summarize  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
-from pipeline.extract import Extract, ExtractConfig  # noqa: E402
+from pipeline.extract.stage import Extract, ExtractConfig  # noqa: E402
 from pipeline.schema import documents_from_rows  # noqa: E402
 from pipeline.stage import run_map_stage_local  # noqa: E402
 

@@ -31,7 +31,7 @@ from pipeline.stage import RunContext, run_map_stage_local  # noqa: E402
 
 
 def documents_from_warc(cfg) -> pa.Table:
-    from pipeline.warc import read_warc_local
+    from pipeline.sources.warc import read_warc_local
 
     table, dropped = read_warc_local(cfg.input_files(), cfg.stage_config("read-warc"))
     print(f"read-warc: {table.num_rows} documents, {dropped.num_rows} records dropped", file=sys.stderr)

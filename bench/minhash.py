@@ -27,7 +27,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.runner import run_global  # noqa: E402
+from pipeline.executor.runner import run_global  # noqa: E402
 from dedup.lsh import s_curve  # noqa: E402
 from dedup.minhash import MinHashConfig, cluster_local, lsh_shape, node_ids  # noqa: E402
 from dedup.signatures import signatures, word_lists  # noqa: E402
@@ -236,7 +236,7 @@ def bench_ray(data: Path) -> dict:
     from ray.data.context import ShuffleStrategy
 
     from dedup.minhash import MinHashDedup
-    from pipeline.ray_env import quiet_ray_data
+    from pipeline.executor.ray_env import quiet_ray_data
     from pipeline.stage import RunContext
 
     docs = extraction_versions(data)

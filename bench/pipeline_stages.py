@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pipeline.config import load_config  # noqa: E402
 from pipeline.registry import stage_class  # noqa: E402
 from pipeline.stage import MapStage, RunContext, run_map_stage_local  # noqa: E402
-from pipeline.warc import read_warc_local  # noqa: E402
+from pipeline.sources.warc import read_warc_local  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # scorers need trained artifacts (train-scorers makes them in a run); assign-bucket and the topic

@@ -49,7 +49,7 @@ def fused_stages(config) -> list[str]:
 def pass_spec(names, config, work):
     from pipeline.registry import stage_class
     from pipeline.stage import RunContext
-    from pipeline.units import PassSpec
+    from pipeline.executor.units import PassSpec
 
     stages = []
     for name in names:
@@ -59,7 +59,7 @@ def pass_spec(names, config, work):
 
 
 def run_local(names, config, files, work) -> int:
-    from pipeline.units import UnitWork, file_unit
+    from pipeline.executor.units import UnitWork, file_unit
 
     work_ = UnitWork(pass_spec(names, config, work))
     try:
@@ -70,7 +70,7 @@ def run_local(names, config, files, work) -> int:
 
 def _process_units(names, config, work, todo, done) -> None:
     """A plain worker process: builds the pass once, then takes units until the queue says stop."""
-    from pipeline.units import UnitWork, file_unit
+    from pipeline.executor.units import UnitWork, file_unit
 
     unit_work = UnitWork(pass_spec(names, config, work))
     kept = 0
@@ -102,8 +102,8 @@ def run_local_processes(names, config, files, work, processes: int) -> int:
 
 
 def run_ray(names, config, files, work) -> int:
-    from pipeline.hosts import HostPool
-    from pipeline.units import file_unit
+    from pipeline.executor.hosts import HostPool
+    from pipeline.executor.units import file_unit
 
     pool = HostPool()
     try:
@@ -127,8 +127,8 @@ def main(argv=None) -> int:
     import ray
 
     from pipeline.config import load_config
-    from pipeline.ray_env import init_ray
-    from pipeline.warc import read_warc_local
+    from pipeline.executor.ray_env import init_ray
+    from pipeline.sources.warc import read_warc_local
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--warc", default=os.path.join(ROOT, "..", "shared", "data", "warc", "*.warc.gz"))

@@ -5,7 +5,7 @@ documents, every stage on a local Ray (2 CPUs) over parquet inputs, one command:
 
 Inputs: bench/_scaling_corpus.py (real texts with 10% of words replaced; generated once under
 --cache). Each stage runs as `curate run` runs it: a pipeline [read-documents, <stage>] with
-unfused passes (pipeline/runner.py), so a map stage is one pass on the stage hosts and a global
+unfused passes (pipeline/executor/runner.py), so a map stage is one pass on the stage hosts and a global
 stage its decision plus the pass that applies it; only those steps are measured. Parameters:
 configs/base.yaml. Per (stage, size) Ray is started afresh.
 
@@ -47,8 +47,8 @@ def run_stage(name: str, files: list[str], work: str, cpus: int, seed: int) -> d
     import ray
 
     from pipeline.config import load_config
-    from pipeline.ray_env import init_ray
-    from pipeline.runner import Runner
+    from pipeline.executor.ray_env import init_ray
+    from pipeline.executor.runner import Runner
 
     out = os.path.join(work, name)
     shutil.rmtree(out, ignore_errors=True)
@@ -117,7 +117,7 @@ def trend(ratio: float) -> str:
 
 def main(argv=None) -> int:
     from pipeline.assets import shared_data_dir
-    from pipeline.runner import default_cache_dir
+    from pipeline.executor.runner import default_cache_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])

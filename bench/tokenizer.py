@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.assets import shared_data_dir  # noqa: E402
-from pipeline.llama3_tokenizer import Llama3Encoder, hf_tokenizer  # noqa: E402
+from pipeline.output.llama3_tokenizer import Llama3Encoder, hf_tokenizer  # noqa: E402
 from pipeline.schema import documents_from_rows  # noqa: E402
-from pipeline.tokenize import Tokenize  # noqa: E402
+from pipeline.output.tokenize import Tokenize  # noqa: E402
 
 _WIKI_TITLE = re.compile(r"^ = [^=].* = $", re.M)
 

@@ -11,7 +11,7 @@ the labelling functions of classifiers/domain_signals.py, over the text and the 
 Why a stage after `extract` rather than inside it: the text features need the extracted text, and
 a separate stage lets a config move, drop or re-tune it (a new rule reruns from here, not the
 extraction); the HTML counts, which need the parsed tree, are measured inside `extract`
-(pipeline/extract_features.py), where the tree already exists.
+(pipeline/extract/features.py), where the tree already exists.
 """
 from __future__ import annotations
 

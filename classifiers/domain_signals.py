@@ -1,5 +1,5 @@
 """Labelling functions for code and math pages, over a page's text and the counts `extract`
-measured on its HTML (`annotations["html"]`, pipeline/extract_features.py).
+measured on its HTML (`annotations["html"]`, pipeline/extract/features.py).
 
 Llama 3 (§3.1.1) runs "domain-specific pipelines" for code and reasoning pages: extraction, text
 features and heuristics of their own. These functions are the features: each looks at one kind of

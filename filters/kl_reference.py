@@ -23,7 +23,7 @@ from pipeline.mix.keys import seeded_keys, unit_interval
 from pipeline.ray_ops import reduce_blocks
 
 ARTIFACT_VERSION = 1
-TOKENIZER = "llama3"  # pipeline/llama3_tokenizer.py, plain mode (tiktoken)
+TOKENIZER = "llama3"  # pipeline/output/llama3_tokenizer.py, plain mode (tiktoken)
 SAMPLE_SALT = "kl-reference"  # the sample's hash keys are independent of other seeded choices
 
 
@@ -41,7 +41,7 @@ class Reference:
 @functools.lru_cache(maxsize=1)
 def _encoder():
     """One encoder per process (Ray reuses its task workers: the tokenizer loads once in each)."""
-    from pipeline.llama3_tokenizer import Llama3Encoder
+    from pipeline.output.llama3_tokenizer import Llama3Encoder
 
     return Llama3Encoder("tiktoken", "plain")
 

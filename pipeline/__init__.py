@@ -1,1 +1,2 @@
-"""The spine of the curation pipeline: record contract, stage interface, config, runner."""
+"""The curation pipeline: the spine at the top (record contract, stage interface, storage, config,
+registry, CLI) and rooms by job (sources/, extract/, mix/, output/, report/, executor/)."""

@@ -17,7 +17,7 @@ log = logging.getLogger("curate")
 
 # subcommands beside the stages, as "module:function adding their parsers"
 COMMANDS = (
-    "pipeline.ledger_query:add_parser",  # `curate ledger`
+    "pipeline.output.ledger_query:add_parser",  # `curate ledger`
     "classifiers.train_cli:add_parsers",  # `curate train` / `curate eval`
 )
 
@@ -36,9 +36,9 @@ def _import_plotting() -> None:
 
 def cmd_run(args) -> int:
     from pipeline.config import ConfigError, load_config
-    from pipeline.ledger import LedgerImbalance, build_summary
-    from pipeline.ray_env import init_ray
-    from pipeline.runner import Runner
+    from pipeline.output.ledger import LedgerImbalance, build_summary
+    from pipeline.executor.ray_env import init_ray
+    from pipeline.executor.runner import Runner
 
     from pipeline import storage
 
@@ -71,14 +71,14 @@ def cmd_run(args) -> int:
     except LedgerImbalance as e:
         log.error("%s", e)
         return 3
-    from pipeline.report import write_report
+    from pipeline.report.build import write_report
 
     try:
         write_report(output)
     except Exception:  # the data outputs are complete; say loudly that the report is not
         log.exception("writing report.html failed (shards, ledger and summary.json are written)")
         return 4
-    from pipeline.console import funnel
+    from pipeline.executor.console import funnel
 
     print(funnel(summary), file=sys.stderr)
     print(f"outputs: {output} (report.html, summary.json, ledger/, shards/, manifest.json); "
@@ -89,11 +89,11 @@ def cmd_run(args) -> int:
 
 def cmd_stage(args) -> int:
     from pipeline.config import ConfigError, load_config
-    from pipeline.inputs import expand_inputs, is_warc
-    from pipeline.stage_inputs import read_documents
-    from pipeline.ray_env import init_ray
+    from pipeline.sources.inputs import expand_inputs, is_warc
+    from pipeline.sources.stage_inputs import read_documents
+    from pipeline.executor.ray_env import init_ray
     from pipeline.registry import stage_class
-    from pipeline.runner import default_cache_dir, run_one_stage
+    from pipeline.executor.runner import default_cache_dir, run_one_stage
     from pipeline.stage import RunContext, SourceStage
     from pydantic import ValidationError
 
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    from pipeline.console import quiet_ray_logs
+    from pipeline.executor.console import quiet_ray_logs
 
     quiet_ray_logs(args.verbose)
     return args.func(args)

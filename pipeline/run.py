@@ -5,8 +5,8 @@ Without a cluster, it starts a local Ray itself."""
 import os
 import sys
 
-# Run as a script, sys.path[0] is pipeline/, where tokenize.py would shadow the standard
-# library's tokenize module: replace it with the repository root.
+# Run as a script, sys.path[0] is pipeline/, whose modules and rooms would pass for top-level
+# ones (and could shadow the standard library's): replace it with the repository root.
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 sys.path.insert(0, os.path.dirname(_here))

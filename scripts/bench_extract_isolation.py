@@ -1,4 +1,4 @@
-"""Per-document cost of the hard extraction limit (pipeline/extract_worker.py): the demo pages
+"""Per-document cost of the hard extraction limit (pipeline/extract/worker.py): the demo pages
 extracted in this process vs. through the persistent child process, best of N.
 Usage: python scripts/bench_extract_isolation.py [--repeat 3] [--batch 64] [WARC ...]"""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline.extract import ExtractConfig, extract_document  # noqa: E402
-from pipeline.extract_worker import IsolatedExtractor  # noqa: E402
-from pipeline.warc import read_warc_local  # noqa: E402
+from pipeline.extract.stage import ExtractConfig, extract_document  # noqa: E402
+from pipeline.extract.worker import IsolatedExtractor  # noqa: E402
+from pipeline.sources.warc import read_warc_local  # noqa: E402
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ def ray_local():
 
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    from pipeline.ray_env import quiet_ray_data
+    from pipeline.executor.ray_env import quiet_ray_data
 
     quiet_ray_data()
     yield ray

@@ -9,9 +9,9 @@ import pyarrow as pa
 from pipeline import stage_io, storage
 from pipeline.assets import llama3_tokenizer_json
 from pipeline.config import load_config
-from pipeline.ledger import build_summary
-from pipeline.megatron import MegatronReader
-from pipeline.runner import Runner
+from pipeline.output.ledger import build_summary
+from pipeline.output.megatron import MegatronReader
+from pipeline.executor.runner import Runner
 
 
 # The shared-WARC runs label a small sample: the offline judge (SmolLM2 on CPU) costs ~2 s per

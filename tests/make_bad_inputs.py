@@ -31,7 +31,7 @@ DEMO_WARC = Path(__file__).resolve().parent.parent / "demo" / "sample.warc.gz"
 
 @functools.lru_cache(maxsize=1)
 def _demo_pages() -> list[bytes]:
-    from pipeline.warc import read_warc_local
+    from pipeline.sources.warc import read_warc_local
 
     kept, _ = read_warc_local([str(DEMO_WARC)])
     return kept.column("html").to_pylist()

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pytest
 
 from pipeline import stage_io, storage
-from pipeline.llama3_tokenizer import load_spec
-from pipeline.runner import StageOutcome
+from pipeline.output.llama3_tokenizer import load_spec
+from pipeline.executor.runner import StageOutcome
 from pipeline.schema import documents_from_rows, to_dropped
-from pipeline.shards import WriteShards
+from pipeline.output.shards import WriteShards
 from pipeline.stage import RunContext
 
 EOT = load_spec().eot_id
@@ -120,8 +120,8 @@ SHARD_CONFIG = {"max_tokens_per_shard": 150, "range_tokens": 450}
 
 def write_outputs(root: str, blocks: int = 3) -> None:
     """Shards, manifest, ledger, summary and report of `mixed_rows()` under `root`."""
-    from pipeline.ledger import build_summary
-    from pipeline.report import write_report
+    from pipeline.output.ledger import build_summary
+    from pipeline.report.build import write_report
 
     rows = mixed_rows()
     write_shards(root, rows, blocks=blocks, **SHARD_CONFIG)

@@ -4,7 +4,7 @@ grouped, the common-phrase page stays, and report.html says so."""
 import pytest
 
 from pipeline import registry
-from pipeline.report import build_report
+from pipeline.report.build import build_report
 from tests.dedup_fixtures import sort_shuffle  # noqa: F401 (fixture)
 from tests.spine_stages import SPINE_STAGES
 from tests.test_decontaminate import HUMANEVAL, humaneval  # noqa: F401 (fixture)

@@ -60,7 +60,7 @@ def test_a_stage_alone_runs_on_plain_documents_and_says_what_it_assumed(tmp_path
     text = "The football team won the championship game last night after a dramatic overtime goal. " * 3
     src = tmp_path / "plain.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": text, "url": f"http://x/{i}"}) + "\n" for i in ("a", "b")))
-    with caplog.at_level(logging.WARNING, logger="pipeline.inputs"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.sources.inputs"):
         assert main(["dedup-minhash", "--input", str(src), "--output", str(tmp_path / "out")]) == 0
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "no 'language' column" in said and "no 'crawl_date' column" in said

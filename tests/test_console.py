@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.cli import main
-from pipeline.console import PassProgress, funnel
+from pipeline.executor.console import PassProgress, funnel
 from pipeline.schema import LEDGER_SCHEMA
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.runner import run_global
+from pipeline.executor.runner import run_global
 from dedup.lines import LineDedup, LineDedupConfig, doc_hashes, line_dedup_local, normalise_lines
 from pipeline import stage_io
 from pipeline.schema import documents_from_rows

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.runner import run_global
+from pipeline.executor.runner import run_global
 from dedup.lsh import band_keys, detection_probability, optimal_param, s_curve
 from dedup.minhash import MinHashDedup, lsh_shape, node_keys
 from dedup.signatures import shingles, signatures, word_lists, xxh3_shingle_hash

@@ -14,8 +14,8 @@ import pytest
 from dedup.records import COPY_SCHEMA, REASON, DedupRecords, copy_key, dup_id, resolve_copies
 from pipeline import stage_io
 from pipeline.config import validate
-from pipeline.ledger import build_summary
-from pipeline.runner import Runner
+from pipeline.output.ledger import build_summary
+from pipeline.executor.runner import Runner
 from pipeline.stage import RunContext
 from tests.fault_tools import gzip_members
 from tests.make_bad_inputs import DEMO_WARC
@@ -57,7 +57,7 @@ def overlapping_warcs(folder) -> tuple[list[str], list[bytes]]:
     """20 records of the demo sample (pages, requests, metadata) four times: the same bytes under
     two folders with one base name, a copy with a garbage tail, a copy cut inside its last record
     (a page)."""
-    from pipeline.warc import iter_warc
+    from pipeline.sources.warc import iter_warc
 
     reasons = [reason for _, reason in iter_warc(str(DEMO_WARC))]
     last_page = max(i for i in range(20) if reasons[i] is None)  # one gzip member per record
@@ -84,7 +84,7 @@ def ledger(out: str) -> dict[str, dict]:
 
 @pytest.mark.ray
 def test_overlapping_warcs_keep_each_record_once(tmp_path, ray_local):
-    from pipeline.warc import iter_warc
+    from pipeline.sources.warc import iter_warc
 
     files, _ = overlapping_warcs(tmp_path / "in")
     out = str(tmp_path / "out")

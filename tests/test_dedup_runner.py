@@ -7,8 +7,8 @@ import pytest
 
 from pipeline import registry
 from pipeline.config import validate
-from pipeline.ledger import build_summary
-from pipeline.runner import Runner
+from pipeline.output.ledger import build_summary
+from pipeline.executor.runner import Runner
 from tests.spine_stages import SPINE_STAGES
 from tests.dedup_fixtures import sort_shuffle, text  # noqa: F401 (sort_shuffle: fixture)
 

@@ -14,8 +14,8 @@ from dedup.kmeans import fit_centroids
 from dedup.semantic import SemanticDedup, SemanticDedupConfig, fit_task
 from pipeline import registry
 from pipeline.config import validate
-from pipeline.ledger import build_summary
-from pipeline.runner import Runner
+from pipeline.output.ledger import build_summary
+from pipeline.executor.runner import Runner
 from tests.dedup_fixtures import sort_shuffle  # noqa: F401 (fixture)
 from tests.spine_stages import SPINE_STAGES
 

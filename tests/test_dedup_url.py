@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.runner import run_global
+from pipeline.executor.runner import run_global
 from dedup.url import UrlDedup
 from dedup.url_normalize import UrlNormalization, normalize_url
 from pipeline import stage_io

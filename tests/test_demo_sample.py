@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.assets import datatrove_assets_dir
-from pipeline.warc import iter_warc
+from pipeline.sources.warc import iter_warc
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 

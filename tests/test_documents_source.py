@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import validate
-from pipeline.documents_source import ReadDocuments
-from pipeline.ledger import build_summary
-from pipeline.runner import Runner
+from pipeline.sources.documents import ReadDocuments
+from pipeline.output.ledger import build_summary
+from pipeline.executor.runner import Runner
 from pipeline.schema import DOCUMENT_SCHEMA, documents_from_rows
 from pipeline.stage import RunContext
 

@@ -135,8 +135,8 @@ def test_kind_rule():
 
 def test_pages_of_the_shared_domains_data_get_their_kind(shared_data):
     """Extraction and domain-detect over the 200 documentation pages: the kinds are precise."""
-    from pipeline.extract import Extract, ExtractConfig
-    from pipeline.warc import read_warc_local
+    from pipeline.extract.stage import Extract, ExtractConfig
+    from pipeline.sources.warc import read_warc_local
 
     labels = json.loads((shared_data / "domains" / "labels.json").read_text())
     table, _ = read_warc_local([str(shared_data / "domains" / "docs-code-math.warc.gz")])

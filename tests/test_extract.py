@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.metrics import shingle_prf, summarize
-from pipeline.extract import Extract, ExtractConfig, extract_document
-from pipeline.extract_decode import NotDecodable, decode_html
+from pipeline.extract.stage import Extract, ExtractConfig, extract_document
+from pipeline.extract.decode import NotDecodable, decode_html
 from pipeline.registry import stage_class
 from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, documents_from_rows
 from pipeline.stage import MapStageUDF, RunContext, run_map_stage_local
@@ -218,29 +218,29 @@ def test_no_text_for_boilerplate_only_and_short_pages():
 
 
 def test_extractor_exception_is_a_drop_with_its_type(monkeypatch):
-    import pipeline.extract_text
+    import pipeline.extract.text
 
     def boom(body):
         raise RuntimeError("renderer bug")
 
-    monkeypatch.setattr(pipeline.extract_text, "body_to_text", boom)
+    monkeypatch.setattr(pipeline.extract.text, "body_to_text", boom)
     assert run(page("<p>x</p>")).reason == "extraction-failed:RuntimeError"
 
 
 def test_timeout_interrupts_a_stuck_document_and_leaves_the_next_alone(monkeypatch):
-    import pipeline.extract_text
+    import pipeline.extract.text
 
-    real = pipeline.extract_text.body_to_text
+    real = pipeline.extract.text.body_to_text
 
     def stuck(body):
         while True:  # a Python-level hang, as in a pathological scoring loop
             pass
 
-    monkeypatch.setattr(pipeline.extract_text, "body_to_text", stuck)
+    monkeypatch.setattr(pipeline.extract.text, "body_to_text", stuck)
     start = time.monotonic()
     assert run(page("<p>x</p>"), timeout_s=0.3).reason == "extraction-timeout"
     assert time.monotonic() - start < 5
-    monkeypatch.setattr(pipeline.extract_text, "body_to_text", real)
+    monkeypatch.setattr(pipeline.extract.text, "body_to_text", real)
     assert run(page("<p>fine</p>"), timeout_s=0.3).reason is None
     time.sleep(0.5)  # a late watchdog shot would land here, after the limit ended
 
@@ -280,7 +280,7 @@ def test_stage_as_ray_udf_writes_drops_and_is_picklable(tmp_path):
 
 @pytest.mark.ray
 def test_stage_on_ray_including_the_time_limit_inside_actors(ray_local, tmp_path):
-    from pipeline.runner import map_stage
+    from pipeline.executor.runner import map_stage
 
     rows = _rows()
     for config, expected_ok in ((ExtractConfig(), "kept"), (ExtractConfig(timeout_s=1e-6), "extraction-timeout")):

@@ -1,5 +1,5 @@
 """The HTML half of the domain signals and the documentation-layout fixes made in `extract`
-(pipeline/extract_features.py): counts in annotations["html"], code blocks and definitions that
+(pipeline/extract/features.py): counts in annotations["html"], code blocks and definitions that
 survive extraction, a page about "Comments" that is not a comment thread."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from pipeline.extract import Extract, ExtractConfig, extract_document
-from pipeline.extract_features import (
+from pipeline.extract.stage import Extract, ExtractConfig, extract_document
+from pipeline.extract.features import (
     drop_navigation,
     drop_permalinks,
     html_features,
@@ -17,7 +17,7 @@ from pipeline.extract_features import (
     mark_content_frame,
     unwrap_code_figures,
 )
-from pipeline.extract_html import parse_html
+from pipeline.extract.html import parse_html
 from pipeline.schema import documents_from_rows
 from pipeline.stage import run_map_stage_local
 from tests import domain_pages as pages
@@ -142,7 +142,7 @@ def test_golden_documentation_pages():
 
 @pytest.fixture
 def maxima_pages(shared_data):
-    from pipeline.warc import read_warc_local
+    from pipeline.sources.warc import read_warc_local
 
     table, _ = read_warc_local([str(shared_data / "domains" / "docs-code-math.warc.gz")])
     return {u: h for u, h in zip(table.column("url").to_pylist(), table.column("html").to_pylist()) if "maxima" in u}

@@ -1,4 +1,4 @@
-"""pipeline/extract_xpaths.py: each Python rule returns exactly what trafilatura's XPath returns,
+"""pipeline/extract/xpaths.py: each Python rule returns exactly what trafilatura's XPath returns,
 checked at every pruning call trafilatura makes while extracting real pages (the extraction
 benchmark and the shared WARC files), and on hand-made elements for the XPath corner cases."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections import Counter
 
 from lxml import html
 
-import pipeline.extract_xpaths as fx
-from pipeline.extract import ExtractConfig, extract_document
+import pipeline.extract.xpaths as fx
+from pipeline.extract.stage import ExtractConfig, extract_document
 
 
 def originals() -> dict[tuple[str, int], object]:
@@ -68,7 +68,7 @@ def test_rules_match_their_xpath_on_corner_cases():
 
 def benchmark_pages(shared_data) -> list[tuple[bytes, str]]:
     pages = [(gzip.open(p).read(), "text/html") for p in sorted(glob.glob(os.path.join(shared_data, "extraction", "html", "*.html.gz")))]
-    from pipeline.warc import read_warc_local
+    from pipeline.sources.warc import read_warc_local
 
     table, _ = read_warc_local(sorted(glob.glob(os.path.join(shared_data, "warc", "*.warc.gz"))))
     pages += list(zip(table.column("html").to_pylist(), table.column("content_type").to_pylist()))

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from pipeline.extract import ExtractConfig
-from pipeline.extract_timeout import ExtractionTimeout, time_limit
-from pipeline.extract_worker import DIED_REASON, TIMEOUT_REASON, IsolatedExtractor
+from pipeline.extract.stage import ExtractConfig
+from pipeline.extract.timeout import ExtractionTimeout, time_limit
+from pipeline.extract.worker import DIED_REASON, TIMEOUT_REASON, IsolatedExtractor
 from tests.fault_targets import stuck_in_c
 
 
@@ -39,7 +39,7 @@ def test_hard_limit_holds_in_c_and_survives_a_crash():
 
 
 def test_real_extraction_through_the_child_matches_in_process():
-    from pipeline.extract import extract_document
+    from pipeline.extract.stage import extract_document
 
     config = ExtractConfig()
     page = (b"<html><body><article><h1>Title</h1>" + b"<p>A paragraph of real prose that goes on for a while.</p>" * 20

@@ -1,6 +1,8 @@
 """The house's import rules, read from the code (every import, also those inside functions):
-no circles between modules, and the spine (pipeline/) never imports the stage folders
-(classifiers/, dedup/, filters/): it reaches stages through the registry's import paths."""
+no circles between modules; pipeline/ never imports the stage folders (classifiers/, dedup/,
+filters/): it reaches stages through the registry's import paths; and the spine (the modules at
+the top of pipeline/, which every stage may import) imports none of pipeline/'s rooms
+(pipeline/extract/, pipeline/output/, ...): only the entry points (cli.py, run.py) bring them in."""
 from __future__ import annotations
 
 import ast
@@ -9,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pipeline", "classifiers", "dedup", "filters")
 STAGE_FOLDERS = ("classifiers", "dedup", "filters")
+ENTRY_POINTS = ("pipeline.cli", "pipeline.run")
 
 
 def module_name(path: Path) -> str:
@@ -75,7 +78,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_rules_see_imports_inside_functions():
     graph = import_graph()
-    assert "pipeline.extract_page" in graph["pipeline.extract_worker"]  # imported inside a function
+    assert "pipeline.extract.page" in graph["pipeline.extract.worker"]  # imported inside a function
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -88,3 +91,12 @@ def test_the_spine_imports_no_stage_folder():
     upward = {m: sorted(t for t in targets if t.split(".")[0] in STAGE_FOLDERS)
               for m, targets in graph.items() if m.split(".")[0] == "pipeline"}
     assert {m: t for m, t in upward.items() if t} == {}
+
+
+def test_the_spine_imports_no_room():
+    graph = import_graph()
+    spine = [m for m in graph if m.count(".") == 1 and m.startswith("pipeline.") and m not in ENTRY_POINTS
+             and not (ROOT / m.replace(".", "/")).is_dir()]
+    assert "pipeline.stage" in spine and "pipeline.extract" not in spine
+    into_rooms = {m: sorted(t for t in graph[m] if t.count(".") >= 2) for m in spine}
+    assert {m: t for m, t in into_rooms.items() if t} == {}

@@ -9,7 +9,7 @@ import pytest
 from filters.kl_divergence import KlDivergence, KlDivergenceConfig, _KlScore, _KlScoreConfig
 from filters.kl_reference import Reference, _encoder, load_reference, save_reference, token_ids
 from pipeline.schema import documents_from_rows
-from pipeline.runner import run_global
+from pipeline.executor.runner import run_global
 from pipeline.stage import RunContext, run_map_stage_local
 
 

@@ -4,7 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import ledger, ray_ops, stage_io, storage
+from pipeline import ray_ops, stage_io, storage
+from pipeline.output import ledger
 from pipeline.schema import documents_from_rows, to_dropped
 from tests.sink_fixtures import count_blocks, mixed_rows, output_files, stage_folders
 

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.megatron import MegatronReader, MegatronWriter, optimal_dtype
+from pipeline.output.megatron import MegatronReader, MegatronWriter, optimal_dtype
 
 
 def _spec_files(tmp_path, sequences, dtype_code=4, np_dtype="<i4", doc_indices=None):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.report import write_report
+from pipeline.report.build import write_report
 from tests.e2e_checks import ledger, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

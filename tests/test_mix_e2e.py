@@ -17,8 +17,8 @@ import yaml
 
 from pipeline import registry
 from pipeline.config import load_config
-from pipeline.megatron import MegatronReader
-from pipeline.report import write_report
+from pipeline.output.megatron import MegatronReader
+from pipeline.report.build import write_report
 from pipeline.schema import with_column
 from pipeline.stage import Annotator
 from tests.e2e_checks import SHARED_WARC_JUDGE, ledger, run_pipeline

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.mix.keys import seeded_keys
 from pipeline.mix.topics import DownsampleTopics, capped_rates
-from pipeline.runner import run_global
+from pipeline.executor.runner import run_global
 from pipeline.schema import documents_from_rows
 from pipeline.stage import RunContext
 

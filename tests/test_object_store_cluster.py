@@ -52,7 +52,7 @@ def digests_s3(s3, uri: str, local: Path) -> dict[str, str]:
 
 
 def warc_response_ids(files: list[Path]) -> set[str]:
-    from pipeline.warc import record_id
+    from pipeline.sources.warc import record_id
     from warcio.archiveiterator import ArchiveIterator
 
     ids = set()

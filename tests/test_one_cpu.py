@@ -16,7 +16,7 @@ import sys
 import pyarrow.parquet as pq
 import ray
 from pipeline import stage_io
-from pipeline.runner import map_stage
+from pipeline.executor.runner import map_stage
 from pipeline.schema import documents_from_rows
 from pipeline.stage import RunContext
 from tests.spine_stages import ShortConfig, ShortFilter

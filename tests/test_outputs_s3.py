@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import storage
-from pipeline.megatron import MegatronReader
+from pipeline.output.megatron import MegatronReader
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import pytest
 from filters.quality_threshold import QualityThreshold, QualityThresholdConfig, bin_of, percentile_cut
 from pipeline import registry
 from pipeline.config import validate
-from pipeline.runner import Runner, run_global
+from pipeline.executor.runner import Runner, run_global
 from pipeline.schema import documents_from_rows, with_column
 from pipeline.stage import Annotator, RunContext
 from tests.golden import check_golden

@@ -12,11 +12,12 @@ from html.parser import HTMLParser
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import registry, report_mix
+from pipeline import registry
+from pipeline.report import mix as report_mix
 from pipeline.config import validate
-from pipeline.ledger import build_summary
-from pipeline.report import write_report
-from pipeline.runner import Runner
+from pipeline.output.ledger import build_summary
+from pipeline.report.build import write_report
+from pipeline.executor.runner import Runner
 from pipeline.schema import documents_from_rows, to_dropped
 from tests.spine_stages import SPINE_STAGES
 
@@ -368,7 +369,7 @@ def _models_run(tmp_path):
 
 
 def test_models_section(ray_local, tmp_path, monkeypatch):
-    from pipeline import report_data
+    from pipeline.report import data as report_data
 
     monkeypatch.setattr(report_data, "DEFAULT_ROOT", str(tmp_path / "shipped"))
     qt_facts, labelled = _models_run(tmp_path)
@@ -402,7 +403,7 @@ def test_models_section(ray_local, tmp_path, monkeypatch):
 
 def test_held_out_split_is_train_scorers_split():
     from classifiers.label_sources import is_held_out
-    from pipeline.report_data import held_out_split
+    from pipeline.report.data import held_out_split
 
     ids = [f"doc-{i}" for i in range(2000)]
     assert [held_out_split(i, 0.2, 11) for i in ids] == [is_held_out(i, 0.2, 11) for i in ids]

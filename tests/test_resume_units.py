@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import load_config
-from pipeline.ledger import build_summary
-from pipeline.runner import Runner
+from pipeline.output.ledger import build_summary
+from pipeline.executor.runner import Runner
 from tests.fault_tools import split_demo, unit_files, write_config
 
 pytestmark = pytest.mark.ray

@@ -7,8 +7,8 @@ import pytest
 
 from pipeline import registry
 from pipeline.config import validate
-from pipeline.ledger import LedgerImbalance, build_summary
-from pipeline.runner import Runner
+from pipeline.output.ledger import LedgerImbalance, build_summary
+from pipeline.executor.runner import Runner
 from tests.spine_stages import SPINE_STAGES
 
 pytestmark = pytest.mark.ray

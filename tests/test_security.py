@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ray_env
-from pipeline.warc import ReadWarcConfig, read_warc_local
+from pipeline.executor import ray_env
+from pipeline.sources.warc import ReadWarcConfig, read_warc_local
 from tests.make_bad_inputs import (
     PROSE, SECRET, brotli_bomb, gz, http_response, response_record, uid, zeros_compressed, _chunked,
 )
@@ -45,9 +45,9 @@ def test_private_ray_has_no_dashboard_and_one_asked_for_binds_loopback(monkeypat
 
 _LISTENERS = r"""
 import json, os, ray
-from pipeline.ray_env import init_ray
+from pipeline.executor.ray_env import init_ray
 ctx = ray.init(address="local", num_cpus=1, include_dashboard=True, log_to_driver=False,
-               dashboard_host=__import__("pipeline.ray_env", fromlist=["x"]).dashboard_host())
+               dashboard_host=__import__("pipeline.executor.ray_env", fromlist=["x"]).dashboard_host())
 port = int(ctx.dashboard_url.rsplit(":", 1)[1])
 rows = []
 for name in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -130,8 +130,8 @@ def hostile_pages(secret_path: str, open_port: int, closed_port: int) -> list[by
 
 
 def test_no_entity_xinclude_or_dtd_is_resolved(tmp_path):
-    from pipeline.extract import ExtractConfig, extract_document
-    from pipeline.extract_html import parse_html
+    from pipeline.extract.stage import ExtractConfig, extract_document
+    from pipeline.extract.html import parse_html
 
     secret = tmp_path / "secret.txt"
     secret.write_text(SECRET + "\n")

@@ -7,10 +7,10 @@ import pyarrow as pa
 import pytest
 import xxhash
 
-from pipeline.llama3_tokenizer import load_spec
-from pipeline.megatron import MegatronReader
+from pipeline.output.llama3_tokenizer import load_spec
+from pipeline.output.megatron import MegatronReader
 from pipeline.schema import documents_from_rows
-from pipeline.shards import WriteShards
+from pipeline.output.shards import WriteShards
 from pipeline.stage import RunContext
 
 pytestmark = pytest.mark.ray
@@ -179,7 +179,8 @@ def test_ranges_cut_each_folder_by_cumulative_tokens(ray_local, tmp_path):
 def test_one_block_and_many_blocks_give_identical_bytes(ray_local, tmp_path, monkeypatch):
     """Shards and manifest depend on the data and the config only: one block sorted by one task,
     or several blocks through Ray's sort, cut into several ranges per folder."""
-    from pipeline import ray_ops, shards
+    from pipeline import ray_ops
+    from pipeline.output import shards
     from tests.sink_fixtures import count_blocks, mixed_rows, output_files, write_shards
 
     seen = count_blocks(monkeypatch, shards)
@@ -197,7 +198,7 @@ def test_one_block_and_many_blocks_give_identical_bytes(ray_local, tmp_path, mon
 
 
 def test_check_names_every_kind_of_bad_document():
-    from pipeline.shards import _PrepareBatch
+    from pipeline.output.shards import _PrepareBatch
 
     docs = [[5, EOT], None, [], [1, 200000, EOT], [7, 8], [3, EOT]]
     counts = [2, None, 0, 3, 2, 5]

@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from pipeline.llama3_tokenizer import load_spec
-from pipeline.megatron import MegatronReader
+from pipeline.output.llama3_tokenizer import load_spec
+from pipeline.output.megatron import MegatronReader
 from pipeline.mix.keys import seeded_keys
 from pipeline.schema import documents_from_rows
-from pipeline.shards import WriteShards
+from pipeline.output.shards import WriteShards
 from pipeline.stage import RunContext
 
 pytestmark = pytest.mark.ray

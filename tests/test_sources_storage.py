@@ -10,10 +10,10 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pipeline import storage
-from pipeline.documents_source import ReadDocuments
-from pipeline.inputs import expand_inputs
+from pipeline.sources.documents import ReadDocuments
+from pipeline.sources.inputs import expand_inputs
 from pipeline.stage import RunContext
-from pipeline.warc import iter_warc
+from pipeline.sources.warc import iter_warc
 from tests.fault_tools import split_demo
 from tests.test_outputs_s3 import s3  # noqa: F401 - the fixture: the s3_server's AWS_* set, fresh clients
 

@@ -7,10 +7,10 @@ import pyarrow as pa
 import pytest
 
 from pipeline.assets import llama3_tokenizer_json
-from pipeline.llama3_tokenizer import EOT_TOKEN, Llama3Encoder, hf_tokenizer, load_ranks, load_spec
+from pipeline.output.llama3_tokenizer import EOT_TOKEN, Llama3Encoder, hf_tokenizer, load_ranks, load_spec
 from pipeline.schema import documents_from_rows
 from pipeline.stage import run_map_stage_local
-from pipeline.tokenize import Tokenize
+from pipeline.output.tokenize import Tokenize
 
 VARIED = [
     "Hello, world! It's 2024; we'LL see what THEY'VE done.",

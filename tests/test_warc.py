@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA
 from pipeline.stage import RunContext
-from pipeline.warc import ReadWarc, ReadWarcConfig, fallback_id, iter_warc, parse_warc_date, read_warc_local
+from pipeline.sources.warc import ReadWarc, ReadWarcConfig, fallback_id, iter_warc, parse_warc_date, read_warc_local
 
 ACCEPTED = ("text/html", "application/xhtml+xml")
 

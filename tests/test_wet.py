@@ -10,11 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import validate
-from pipeline.ledger import build_summary
-from pipeline.runner import Runner
+from pipeline.output.ledger import build_summary
+from pipeline.executor.runner import Runner
 from pipeline.schema import DOCUMENT_SCHEMA
 from pipeline.stage import RunContext
-from pipeline.wet import ReadWet, ReadWetConfig, read_wet_local, wet_language
+from pipeline.sources.wet import ReadWet, ReadWetConfig, read_wet_local, wet_language
 from tests.make_bad_inputs import PROSE, warc_record
 
 WHIRLWIND_WET = "cc-main-2024-22-whirlwind.warc.wet.gz"

@@ -56,7 +56,7 @@ def _cached(key: str, make):
     if not folder:
         return make()
     h = hashlib.sha256(key.encode())
-    for f in ("configs/base.yaml", "pipeline/extract.py", "pipeline/extract_page.py", "pipeline/extract_features.py", "classifiers/langid.py"):
+    for f in ("configs/base.yaml", "pipeline/extract/stage.py", "pipeline/extract/page.py", "pipeline/extract/features.py", "classifiers/langid.py"):
         p = ROOT / f
         h.update(p.read_bytes() if p.is_file() else b"")
     path = os.path.join(folder, f"{h.hexdigest()[:24]}.parquet")
@@ -70,7 +70,7 @@ def _cached(key: str, make):
 def warc_documents(paths: list[str], config_path: str = BASE_CONFIG) -> pa.Table:
     """HTML pages of WARC files, extracted (text + `annotations["html"]`) and language-identified
     (the pages extraction or langid drop are left out)."""
-    from pipeline.warc import read_warc_local
+    from pipeline.sources.warc import read_warc_local
 
     def make():
         table, _ = read_warc_local([str(p) for p in paths])

@@ -27,7 +27,7 @@ import os
 import time
 from collections import deque
 
-from pipeline.units import PassSpec, UnitWork, clear_unit_drops
+from pipeline.executor.units import PassSpec, UnitWork, clear_unit_drops
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ whose marker matches the config that produced it.
 
 The plan (`Runner.plan`):
 - a **pass** runs the source (if any) and the map stages that follow it, fused, over work units
-  on the run's stage hosts (pipeline/units.py, pipeline/hosts.py); only its last stage writes
+  on the run's stage hosts (pipeline/executor/units.py, pipeline/executor/hosts.py); only its last stage writes
   `kept/`; every stage in it writes its own `dropped/` and marker, so the ledger and summary see
   them exactly as if they had run alone. A rerun after a crash redoes only uncommitted units;
 - a **decision** (a global stage) reads only the columns the stage declares from the last pass's
@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pipeline import stage_io, storage
 from pipeline.assets import default_cache_dir  # noqa: F401  (callers import it from here too)
 from pipeline.config import PipelineConfig
-from pipeline.console import PassProgress
-from pipeline.hosts import HostPool
+from pipeline.executor.console import PassProgress
+from pipeline.executor.hosts import HostPool
 from pipeline.registry import stage_class
 from pipeline.stage import FusedMapUDF, GlobalStage, MapStage, RunContext, SinkStage, SourceStage, Stage
-from pipeline.units import PassSpec, is_source_by_units, pass_units, pending_units
+from pipeline.executor.units import PassSpec, is_source_by_units, pass_units, pending_units
 
 log = logging.getLogger(__name__)
 

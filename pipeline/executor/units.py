@@ -13,7 +13,7 @@ spreads over every worker after the read, and file counts follow bytes, not docu
 
 Only a row of counts per unit travels back to the driver: the documents go from file to file on
 the workers, through the output location every node reaches (a shared folder or an object store).
-Units run on the run's stage hosts (pipeline/hosts.py), which reserve what the pass's stages declare.
+Units run on the run's stage hosts (pipeline/executor/hosts.py), which reserve what the pass's stages declare.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """One page's extraction, as pure functions of (payload, content type, config): the `extract`
-stage (pipeline/extract.py) calls them in process or in its time-limited child
-(pipeline/extract_worker.py), which is why they live apart from the stage. trafilatura does the
-boilerplate removal on a tree we parse and prepare once (pipeline/extract_html.py);
-pipeline/extract_text.py renders its output without markdown.
+stage (pipeline/extract/stage.py) calls them in process or in its time-limited child
+(pipeline/extract/worker.py), which is why they live apart from the stage. trafilatura does the
+boilerplate removal on a tree we parse and prepare once (pipeline/extract/html.py);
+pipeline/extract/text.py renders its output without markdown.
 
 Reasons a page has no text: empty-payload, html-too-large, not-decodable, no-text,
 extraction-timeout, extraction-failed:<ExceptionType>.
@@ -42,7 +42,7 @@ class ExtractConfig(StageConfig):
     # definitions, formulas) into annotations["html"], for the domain signals
     # (classifiers/domain_signals.py): the HTML is gone after this stage
     html_signals: bool = True
-    # documentation layouts (pipeline/extract_features.py): navigation bars and permalink marks
+    # documentation layouts (pipeline/extract/features.py): navigation bars and permalink marks
     # removed; on technical pages (code blocks, formulas, API definitions) code in <figure>
     # kept, a content section named like a comment thread kept, the content frame marked when
     # the page has none. Our measurement on ../shared/data/domains: a Maxima manual page
@@ -56,8 +56,8 @@ class ExtractConfig(StageConfig):
     # Common Crawl truncates payloads at 1 MiB; bigger payloads come from other crawls, are mostly
     # data dumps, and trafilatura's time grows with the tree
     max_html_bytes: int = Field(4 * 1024 * 1024, ge=1)
-    # per-document limit: soft in the child (pipeline/extract_timeout.py), hard by killing the
-    # child at 1.5x + 2 s (pipeline/extract_worker.py); 0 runs in process without a limit; a typical page takes 10-30 ms,
+    # per-document limit: soft in the child (pipeline/extract/timeout.py), hard by killing the
+    # child at 1.5x + 2 s (pipeline/extract/worker.py); 0 runs in process without a limit; a typical page takes 10-30 ms,
     # pathological ones (huge tables, deep nesting) seconds
     timeout_s: float = Field(10.0, ge=0)
 
@@ -68,7 +68,7 @@ class Outcome(NamedTuple):
 
 
 class PageOutcome(NamedTuple):
-    """An Outcome with the page's code and math counts (pipeline/extract_features.py)."""
+    """An Outcome with the page's code and math counts (pipeline/extract/features.py)."""
 
     text: str | None
     reason: str | None  # None: kept
@@ -93,10 +93,10 @@ def trafilatura_options(config: ExtractConfig, fast: bool):
 
 
 def _extract(payload: bytes, content_type: str | None, config: ExtractConfig) -> PageOutcome:
-    from pipeline.extract_decode import NotDecodable, decode_html
-    from pipeline.extract_features import html_features, prepare_docs_layout
-    from pipeline.extract_html import EmptyDocument, keep_alt_text, keep_math, keep_preformatted, parse_html
-    from pipeline.extract_text import body_to_text
+    from pipeline.extract.decode import NotDecodable, decode_html
+    from pipeline.extract.features import html_features, prepare_docs_layout
+    from pipeline.extract.html import EmptyDocument, keep_alt_text, keep_math, keep_preformatted, parse_html
+    from pipeline.extract.text import body_to_text
 
     try:
         decoded, _how = decode_html(payload, content_type)
@@ -134,8 +134,8 @@ def _run_trafilatura(root, config: ExtractConfig):
     """trafilatura on our prepared tree (it works on a copy, so the tree can serve twice)."""
     from trafilatura import bare_extraction
 
-    if not _FAST_XPATHS:  # its discard XPaths evaluated in Python, same results (pipeline/extract_xpaths.py)
-        from pipeline.extract_xpaths import install
+    if not _FAST_XPATHS:  # its discard XPaths evaluated in Python, same results (pipeline/extract/xpaths.py)
+        from pipeline.extract.xpaths import install
 
         _FAST_XPATHS.append(install())
 
@@ -153,7 +153,7 @@ def _run_trafilatura(root, config: ExtractConfig):
 def extract_page(payload: bytes | None, content_type: str | None, config: ExtractConfig, url: str | None = None) -> PageOutcome:
     """Text of one page, or the reason it has none, with the page's code and math counts. Pure
     function of its arguments (picklable), so a hard time limit can run it in a child process."""
-    from pipeline.extract_timeout import ExtractionTimeout, time_limit
+    from pipeline.extract.timeout import ExtractionTimeout, time_limit
 
     if not payload or payload.isspace():
         return PageOutcome(None, "empty-payload")

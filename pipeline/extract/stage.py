@@ -1,7 +1,7 @@
 """Stage `extract`: raw HTTP payload -> main text, following Llama 3 §3.1 (a parser tuned for
 precision in boilerplate removal; math and code kept; image alt text kept; markdown markers
-removed). The page-level work is pipeline/extract_page.py; this stage batches it, runs it under a
-hard time limit in a child process (pipeline/extract_worker.py) and keeps the page's code and
+removed). The page-level work is pipeline/extract/page.py; this stage batches it, runs it under a
+hard time limit in a child process (pipeline/extract/worker.py) and keeps the page's code and
 math counts in annotations["html"].
 
 Drop reasons: empty-payload, html-too-large, not-decodable, no-text, extraction-timeout,
@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from pipeline.extract_page import ExtractConfig, Outcome, PageOutcome, extract_document, extract_page, trafilatura_options
+from pipeline.extract.page import ExtractConfig, Outcome, PageOutcome, extract_document, extract_page, trafilatura_options
 from pipeline.schema import merge_annotations, split_by_reason, with_column
 from pipeline.stage import MapStage, Resources, StageConfig
 
@@ -39,7 +39,7 @@ class Extract(MapStage):
         # which the in-process watchdog cannot do while lxml runs C code (issue 7)
         self._isolated = None
         if self.config.timeout_s:
-            from pipeline.extract_worker import IsolatedExtractor
+            from pipeline.extract.worker import IsolatedExtractor
 
             self._isolated = IsolatedExtractor(self.config, target=extract_page)
 

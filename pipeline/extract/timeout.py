@@ -5,7 +5,7 @@ passed (CPython's PyThreadState_SetAsyncExc). That interrupts Python code: trafi
 readability's scoring loops, our regexes between calls. It cannot interrupt C code: the exception
 lands when a long lxml call returns. The hard limit needs the per-document function run in a child
 process that is killed at the deadline (datatrove's ExtractorSandbox does exactly that);
-`pipeline.extract_page.extract_document` is a pure, picklable function of its inputs so it can be moved
+`pipeline.extract.page.extract_document` is a pure, picklable function of its inputs so it can be moved
 there unchanged. Works in any thread (Ray runs actor methods off the main thread, where signals
 cannot be used) and leaves SIGALRM to others (pytest-timeout).
 """

@@ -1,6 +1,6 @@
 """Hard per-document extraction limit: extraction runs in a persistent child process that the
 parent kills when one document runs past its limit, which holds even while lxml or libxml2 is
-stuck in C code, where the soft watchdog (pipeline/extract_timeout.py) cannot reach.
+stuck in C code, where the soft watchdog (pipeline/extract/timeout.py) cannot reach.
 
 The parent sends a whole batch and gets the whole batch's results in one message, so a batch costs
 one round trip. Meanwhile the child publishes, in shared memory, which document it is on and
@@ -40,7 +40,7 @@ class Result(NamedTuple):
 
 class PageResult(NamedTuple):
     """The result of a target that also returns the page's code and math counts
-    (pipeline.extract_page.extract_page)."""
+    (pipeline.extract.page.extract_page)."""
 
     text: str | None
     reason: str | None
@@ -52,7 +52,7 @@ def _result(r: tuple) -> Result | PageResult:
 
 
 def _default_target():
-    from pipeline.extract_page import extract_document
+    from pipeline.extract.page import extract_document
 
     return extract_document
 
@@ -92,7 +92,7 @@ def _child_main(conn, progress, config, target: Callable | None, memory_limit_by
 
 class IsolatedExtractor:
     """Runs `target(payload, content_type, config, url) -> (text, reason[, html])` (default:
-    pipeline.extract_page.extract_document) in a child process with a hard per-document time limit."""
+    pipeline.extract.page.extract_document) in a child process with a hard per-document time limit."""
 
     def __init__(
         self,

@@ -1,1 +1,1 @@
-"""What a run writes: token ids (`tokenize`), Megatron shards (`shard`) and the ledger of every record."""
+"""What a run writes: token ids (`tokenize`), Megatron shards (`shard`), the ledger of every record."""

@@ -46,7 +46,7 @@ class ShardWriter:
     with a `tokens` list column and a `bucket` column, and committed whole on `close()`."""
 
     def __init__(self, location: str, dtype):
-        from pipeline.megatron import MegatronWriter
+        from pipeline.output.megatron import MegatronWriter
 
         self.writer = MegatronWriter(location, dtype)
         self.bucket_tokens: Counter = Counter()

@@ -43,7 +43,7 @@ from pydantic import Field, model_validator
 from pipeline import storage
 from pipeline.mix.keys import seeded_keys
 from pipeline.ray_ops import PieceReader, fetch_block, ordered_blocks, pieces_of, remote, sort_rows, sum_tables, tree_reduce
-from pipeline.shard_set import ShardWriter, flat_and_lengths, label_sums, list_lengths, pack
+from pipeline.output.shard_set import ShardWriter, flat_and_lengths, label_sums, list_lengths, pack
 from pipeline.stage import Resources, SinkStage, StageConfig
 
 log = logging.getLogger(__name__)
@@ -293,8 +293,8 @@ class WriteShards(SinkStage):
     Config = ShardConfig
 
     def write(self, ds) -> dict[str, Any]:
-        from pipeline.llama3_tokenizer import load_spec
-        from pipeline.megatron import optimal_dtype
+        from pipeline.output.llama3_tokenizer import load_spec
+        from pipeline.output.megatron import optimal_dtype
 
         spec = load_spec()  # the only tokenizer the config admits so far: llama3
         seed = self.ctx.seed

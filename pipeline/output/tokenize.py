@@ -3,7 +3,7 @@
 Ids are those of HF `tokenizers` with the Llama 3 tokenizer.json, `encode(text,
 add_special_tokens=False)`; the default backend computes them with tiktoken (several times faster,
 identical ids: see bench/tokenizer.py and tests/test_tokenize.py). How special-token strings typed
-inside a document are treated is `special_tokens_in_text` (see pipeline/llama3_tokenizer.py).
+inside a document are treated is `special_tokens_in_text` (see pipeline/output/llama3_tokenizer.py).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Tokenize(Annotator):
     Config = TokenizeConfig
 
     def setup(self) -> None:
-        from pipeline.llama3_tokenizer import Llama3Encoder
+        from pipeline.output.llama3_tokenizer import Llama3Encoder
 
         self.encoder = Llama3Encoder(self.config.backend, self.config.special_tokens_in_text)
 

@@ -6,7 +6,7 @@ mix against its targets, and samples of kept and dropped documents.
 Deterministic: the same output folder gives the same bytes (no clock, no absolute paths; samples
 are the smallest ids). `python -m pipeline.report OUTPUT` rewrites it for an existing run (OUTPUT
 may be an object-store URI). In a run the numbers that need the records (the kept set's
-distributions, dropped tokens, samples) are computed by Ray tasks (pipeline/report_data.py)."""
+distributions, dropped tokens, samples) are computed by Ray tasks (pipeline/report/data.py)."""
 from __future__ import annotations
 
 import logging
@@ -14,10 +14,9 @@ import sys
 import time
 from collections import Counter
 
-from pipeline import report_data as data
 from pipeline import storage
-from pipeline import report_cleaning, report_mix, report_plots
-from pipeline.report_html import document, esc, figure, fmt, note, page, pct, section, table
+from pipeline.report import cleaning, data, mix, plots
+from pipeline.report.html import document, esc, figure, fmt, note, page, pct, section, table
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,8 @@ def build_report(output_dir: str, summary: dict) -> str:
         ("topics", "Topics (final kept set)", _categories(stats.topics, "topic", "topics")),
         ("scores", "Score distributions (final kept set)", _scores(stats)),
         ("models", "Scorers and model-based decisions", _models(output_dir, stages)),
-        ("cleaning", "Decontamination and semantic dedup", report_cleaning.render(stages)),
-        ("mix", "Mix", report_mix.render(summary.get("mix"))),
+        ("cleaning", "Decontamination and semantic dedup", cleaning.render(stages)),
+        ("mix", "Mix", mix.render(summary.get("mix"))),
         ("kept-samples", "Sample of kept documents", _kept_samples(kept_files)),
         ("dropped-samples", "Sample of dropped documents", _dropped_samples(stages)),
     ]
@@ -102,7 +101,7 @@ def _funnel(summary: dict, stages: list[data.StageView], tokens: list[int | None
     labels = ["input"] + [f"{s.index:02d} {s.name}" for s in stages]
     values = [total] + [s.kept for s in stages]
     notes = [f"{v:,} ({pct(v, total)})" for v in values]
-    svg = report_plots.hbar(labels, values, "funnel", "Documents remaining after each stage", "documents", notes)
+    svg = plots.hbar(labels, values, "funnel", "Documents remaining after each stage", "documents", notes)
     rows = [
         [f"{s.index:02d}", s.name, s.rows_in, s.dropped, s.kept, pct(s.kept, total), tok, s.seconds, _how(s)]
         for s, tok in zip(stages, tokens)
@@ -112,7 +111,7 @@ def _funnel(summary: dict, stages: list[data.StageView], tokens: list[int | None
     if known:
         first = next(i for i, t in enumerate(tokens) if t is not None)
         tok_labels = [f"{s.index:02d} {s.name}" for s in stages[first:]]
-        parts.append(figure(report_plots.hbar(tok_labels, tokens[first:], "tokens", "Tokens remaining after each stage", "tokens")))
+        parts.append(figure(plots.hbar(tok_labels, tokens[first:], "tokens", "Tokens remaining after each stage", "tokens")))
         parts.append(note("Tokens after a stage: the final kept set's token_count total plus the tokens of every later "
                           "drop; unknown (—) before the last stage whose drops have no token_count."))
     else:
@@ -139,8 +138,8 @@ def _drops(summary: dict, stages: list[data.StageView]) -> str:
     if not rows:
         return note("No record was dropped.")
     shown = sorted(sorted(bars, key=lambda b: -b[2])[:MAX_REASON_BARS], key=lambda b: (b[0], -b[2], b[1]))
-    colors = [report_plots.PALETTE[b[0] % len(report_plots.PALETTE)] for b in shown]
-    svg = report_plots.hbar([b[1] for b in shown], [b[2] for b in shown], "drops", "Dropped records by stage and reason",
+    colors = [plots.PALETTE[b[0] % len(plots.PALETTE)] for b in shown]
+    svg = plots.hbar([b[1] for b in shown], [b[2] for b in shown], "drops", "Dropped records by stage and reason",
                             "records", colors=colors)
     parts = [figure(svg)]
     if len(bars) > MAX_REASON_BARS:
@@ -155,7 +154,7 @@ def _categories(counter, column: str, plural: str) -> str:
     total = sum(counter.values())
     ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
     top = ordered[:MAX_CATEGORY_BARS]
-    svg = report_plots.hbar([k for k, _ in top], [v for _, v in top], column, f"Documents by {column}", "documents",
+    svg = plots.hbar([k for k, _ in top], [v for _, v in top], column, f"Documents by {column}", "documents",
                             [f"{v:,} ({pct(v, total)})" for _, v in top])
     parts = [figure(svg)]
     if len(ordered) > MAX_CATEGORY_BARS:
@@ -169,7 +168,7 @@ def _scores(stats: data.KeptStats) -> str:
         return note("No score column has values in the final kept set.")
     parts = []
     for h in stats.histograms:
-        parts.append(figure(report_plots.histogram(h.edges, h.counts, f"hist-{h.column}", h.column, h.column)))
+        parts.append(figure(plots.histogram(h.edges, h.counts, f"hist-{h.column}", h.column, h.column)))
         parts.append(note(f"{h.column}: {h.values:,} documents scored, {h.nulls:,} without a value"))
     scored = {h.column for h in stats.histograms}
     missing = [c for c in data.SCORE_COLUMNS if c not in scored]
@@ -237,7 +236,7 @@ def _calibration(stages: list[data.StageView], artifacts: list[data.Artifact]) -
     if not curves:
         return head + note("No held-out scores to draw: metrics.json records no `reliability` and this run has no "
                            "held-out labelled document with a score.")
-    svg = report_plots.reliability(curves, "reliability", "Reliability of the binary scorers", "observed (held-out)")
+    svg = plots.reliability(curves, "reliability", "Reliability of the binary scorers", "observed (held-out)")
     return head + figure(svg) + note("; ".join(sources)) + table(["scorer", "score bin", "documents", "mean score", "observed"], rows)
 
 
@@ -267,7 +266,7 @@ def _quality_decision(stage: data.StageView | None) -> str:
     parts.append("<p>The share each threshold keeps, per group:</p>")
     parts.append(table(["group (documents)"] + thresholds, [[g] + [v["thresholds"][t] for t in thresholds] for g, v in curve.items()]))
     plotted = dict(list(curve.items())[:1 + min(4, len(largest))])
-    svg = report_plots.lines([float(t) for t in thresholds], {g: [v["thresholds"][t] for t in thresholds] for g, v in plotted.items()},
+    svg = plots.lines([float(t) for t in thresholds], {g: [v["thresholds"][t] for t in thresholds] for g, v in plotted.items()},
                              "quality-keep", "Share of scored documents kept at each quality threshold", "threshold", "share kept")
     parts.append(figure(svg))
     return head + "\n".join(parts)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pipeline.report_data import StageView
-from pipeline.report_html import note, table
+from pipeline.report.data import StageView
+from pipeline.report.html import note, table
 
 DECONTAMINATE = "decontaminate"
 SEMANTIC = "dedup-semantic"

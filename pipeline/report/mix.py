@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline import report_plots
-from pipeline.report_html import esc, figure, note, table
+from pipeline.report import plots
+from pipeline.report.html import esc, figure, note, table
 
 _SHARE_WORDS = ("target", "achiev", "actual", "share", "fraction", "ratio", "weight", "percent")
 _NAME_KEYS = ("name", "bucket", "topic", "source", "domain", "language")
@@ -89,5 +89,5 @@ def render(mix, prefix: str = "mix", title: str = "Mix: achieved against targets
             else:
                 series = {c: [grid[i][j] for i in range(len(names))] for j, c in enumerate(numeric)}
                 cats = names
-            parts.append(figure(report_plots.grouped_bars(cats, series, prefix, title)))
+            parts.append(figure(plots.grouped_bars(cats, series, prefix, title)))
     return "\n".join(parts)

@@ -15,7 +15,7 @@ Nothing is lost silently; every record is kept or one counted drop:
 A drop's id is derived from the file's base name, the position and the bad bytes, so it is stable
 across reruns and storage locations and unique in the ledger.
 
-Rows are coerced to the contract (pipeline/inputs.py). `source_file` and `source_offset` are set
+Rows are coerced to the contract (pipeline/sources/inputs.py). `source_file` and `source_offset` are set
 to where this run read the row (the file, and its line number or row index), which is what
 `dedup-records` tells copies apart by; rows without an id get one derived from the file's base
 name, the position and the row's url and text."""
@@ -32,7 +32,7 @@ import xxhash
 from pydantic import Field
 
 from pipeline import storage
-from pipeline.inputs import SourceUnavailable, coerce_documents, is_warc, is_wet, open_input
+from pipeline.sources.inputs import SourceUnavailable, coerce_documents, is_warc, is_wet, open_input
 from pipeline.schema import DOCUMENT_SCHEMA, documents_from_rows, to_dropped
 from pipeline.stage import DropWriter, Resources, SourceStage, StageConfig
 
@@ -328,8 +328,8 @@ def read_any_file(path: str, batch_rows: int) -> Iterator[pa.Table]:
     """Documents of any input a single stage may be given (`curate <stage> --input`): WARC pages,
     WET text, jsonl or parquet rows. Drops are only logged: a single stage's output has no ledger."""
     if is_wet(path) or is_warc(path):
-        from pipeline.warc import ReadWarcConfig, read_file
-        from pipeline.wet import STAGE as WET, ReadWetConfig, WetReader
+        from pipeline.sources.warc import ReadWarcConfig, read_file
+        from pipeline.sources.wet import STAGE as WET, ReadWetConfig, WetReader
 
         wet = is_wet(path)
         config = ReadWetConfig() if wet else ReadWarcConfig()

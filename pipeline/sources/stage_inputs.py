@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from pipeline.documents_source import first_record_columns, read_any_file
-from pipeline.inputs import is_warc, is_wet
+from pipeline.sources.documents import first_record_columns, read_any_file
+from pipeline.sources.inputs import is_warc, is_wet
 from pipeline.schema import DOCUMENT_SCHEMA
 
 log = logging.getLogger(__name__)

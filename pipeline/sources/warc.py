@@ -26,7 +26,7 @@ import pyarrow as pa
 import xxhash
 
 from pipeline import storage
-from pipeline.inputs import input_size, open_input, read_range
+from pipeline.sources.inputs import input_size, open_input, read_range
 from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, documents_from_rows, to_dropped
 from pipeline.stage import DropWriter, Resources, SourceStage, StageConfig
 
@@ -578,7 +578,7 @@ class ReadWarc(SourceStage):
         )
 
     def read_file(self, path: str) -> Iterator[pa.Table]:
-        """One input file, read in this process: the runner's resumable unit (pipeline/units.py)."""
+        """One input file, read in this process: the runner's resumable unit (pipeline/executor/units.py)."""
         return read_file(path, self.config, DropWriter(self.ctx.dropped_dir), self.ctx.batch_size, self.name, self.reader_cls)
 
 

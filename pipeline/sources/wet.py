@@ -11,7 +11,7 @@ over `max_payload_bytes` (`payload-too-large`), and the framing faults the WARC 
 (the conversion record's own, not that of the response record it refers to), like read-warc's.
 
 The framing, resynchronisation after a malformed record and object-store streaming are the WARC
-reader's (pipeline/warc.py): a WET file is a WARC file.
+reader's (pipeline/sources/warc.py): a WET file is a WARC file.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipeline.stage import StageConfig
-from pipeline.warc import ReadWarc, _detail, _FileReader, _read_capped, read_local
+from pipeline.sources.warc import ReadWarc, _detail, _FileReader, _read_capped, read_local
 
 STAGE = "read-wet"
 
