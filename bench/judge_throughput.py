@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from classifiers.judge import JudgeConfig, build_judge  # noqa: E402
 from pipeline.assets import shared_data_dir  # noqa: E402
 from pipeline.executor.runner import default_cache_dir  # noqa: E402
-from tests.judge_models import cache_with_models, weborganizer_docs  # noqa: E402
+from bench.judge_docs import cache_with_models, weborganizer_docs  # noqa: E402
 
 
 def timed(judge, texts, task):

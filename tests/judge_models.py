@@ -3,14 +3,12 @@ converted copy is cached (under ~/.cache, so reruns and CI reuse it), real docum
 label cache folder per test that shares the converted model."""
 from __future__ import annotations
 
-import gzip
 import importlib.util
-import json
-import os
 from pathlib import Path
 
 import pytest
 
+from bench.judge_docs import cache_with_models, weborganizer_docs  # noqa: F401  (the judge tests import them from here)
 from classifiers.paths import default_cache_dir
 
 
@@ -30,25 +28,3 @@ def shared_model_cache() -> Path:
     root = Path(default_cache_dir())
     converted_dir(default_gguf(), str(root))
     return root
-
-
-def cache_with_models(tmp: Path, model_cache: Path) -> Path:
-    """A fresh cache folder (empty label cache) whose models/ is the shared converted models."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    link = tmp / "models"
-    if not link.exists():
-        os.symlink(model_cache / "models", link)
-    return tmp
-
-
-def weborganizer_docs(shared_data: Path, n: int, topics: tuple[str, ...] | None = None) -> list[dict]:
-    """The first `n` documents (optionally of the given WebOrganizer topics) of the topics file."""
-    out = []
-    with gzip.open(shared_data / "topics" / "weborganizer-topics.jsonl.gz", "rt") as f:
-        for line in f:
-            row = json.loads(line)
-            if topics is None or row["topic"] in topics:
-                out.append(row)
-                if len(out) == n:
-                    break
-    return out

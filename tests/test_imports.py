@@ -100,3 +100,17 @@ def test_the_spine_imports_no_room():
     assert "pipeline.stage" in spine and "pipeline.extract" not in spine
     into_rooms = {m: sorted(t for t in graph[m] if t.count(".") >= 2) for m in spine}
     assert {m: t for m, t in into_rooms.items() if t} == {}
+
+
+def test_bench_and_scripts_never_import_tests():
+    """Tests may measure with bench/'s tools; bench/ and scripts/ stand alone (a benchmark that
+    needs a test helper would run only inside a checkout with pytest's fixtures)."""
+    offenders = {}
+    for folder in ("bench", "scripts"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(n == "tests" or n.startswith("tests.") for n in names):
+                    offenders.setdefault(str(path.relative_to(ROOT)), []).extend(names)
+    assert offenders == {}
