@@ -100,14 +100,36 @@ def web_speed(path: Path) -> str:
         return f"(no {path.name}: web-page speed not measured)"
     with gzip.open(path, "rt", encoding="utf-8") as f:
         docs = [{"text": json.loads(line)["text"]} for line in f]
-    rates = []
+    # best of 3 interleaved rounds: on a shared machine one round can be off by 30%
+    stages = []
     for config in CONFIGS.values():
-        _, cpu = run(config, docs)
-        rates.append(len(docs) / cpu)
+        stage = LanguageId(LanguageId.Config(min_score=0.0, **config))
+        stage.setup()
+        stage.predict([d["text"] for d in docs])  # warm-up (lingua's lazy model loads)
+        stages.append(stage)
+    rates = [0.0] * len(stages)
+    for _ in range(3):
+        for k, stage in enumerate(stages):
+            t0 = time.process_time()
+            for start in range(0, len(docs), 256):
+                stage.predict([d["text"] for d in docs[start:start + 256]])
+            rates[k] = max(rates[k], len(docs) / (time.process_time() - t0))
     chars = sum(len(d["text"]) for d in docs) / len(docs)
     return (f"{len(docs)} Common Crawl WET pages (mean {chars:.0f} chars): " +
             ", ".join(f"{name} {rate:.0f} docs/s" for name, rate in zip(CONFIGS, rates)) +
             f" (vote / lid.176 alone: {rates[2] / rates[0]:.2f}x)")
+
+
+# ISO 639-3 macro-languages among lid.176's labels and their members that lid.176 also labels:
+# zh (zho) holds Cantonese and Wu, sh (hbs) Bosnian, Croatian and Serbian, ms (msa) Indonesian and
+# Minangkabau. Only for the secondary "macro-language level" line, where every member counts as
+# its macro-language (Indonesian for a Malay text is right there). The headline figures stay
+# exact: the pipeline keys dedup, rules and quality models by the exact label.
+MACRO = {"yue": "zh", "wuu": "zh", "bs": "sh", "hr": "sh", "sr": "sh", "id": "ms", "min": "ms"}
+
+
+def same_at_macro_level(truth: str, label: str | None) -> bool:
+    return label is not None and MACRO.get(label, label) == MACRO.get(truth, truth)
 
 
 # the three set-ups compared, each measured in the same run
@@ -196,6 +218,11 @@ def main() -> None:
         print(f"{lang:6} {counts[lang]:4d} " + " ".join(f"{acc[name][lang]:8.3f}" for name in CONFIGS))
     print(f"\nmean accuracy over {len(final)} languages: " + ", ".join(f"{name} {mean(a):.4f}" for name, a in acc.items()))
     labels = runs["+vote"][0]
+    macro = defaultdict(list)
+    for item, label in zip(items, labels):
+        macro[item["label"]].append(same_at_macro_level(item["label"], label))
+    print(f"at the macro-language level (ISO 639-3; zh = yue/wuu, sh = bs/hr/sr, ms = id/min), +vote: "
+          f"{mean({lang: sum(v) / len(v) for lang, v in macro.items()}):.4f}")
     micro = sum(lab == i["label"] for i, lab in zip(items, labels)) / len(items)
     print(f"accuracy over all {unit} (weighted by count) with lingua and the vote: {micro:.4f}")
     confusions = defaultdict(Counter)

@@ -99,7 +99,7 @@ class LanguageId(MapStage):
             self.voters = Voters(self.config.vote, max_chars=self.config.vote_max_chars)
             self.table = load_table(self.config.vote_table)
             # only labels that some fitted pair starts from can change: skip the vote for others
-            self.vote_bases = {pair.split(">")[0] for pair in self.table["pairs"]}
+            self.vote_bases = set(self.table["reach"])
 
     def predict(self, texts: list[str | None]) -> tuple[list[str | None], list[float | None], list[dict | None]]:
         """(label, score, record of a second opinion or vote that was asked) per text; None label
@@ -131,9 +131,9 @@ class LanguageId(MapStage):
         """Let the voters overrule item i's label where the fitted table allows. The score of a
         label they give is its tune-half precision (lid.176's probability for it is often ~0:
         the voters decide exactly where lid.176 never ranked the language)."""
-        from classifiers.langid_vote import BASE, decide
+        from classifiers.langid_vote import decide
 
-        votes = {BASE: languages[i], **self.voters.labels(text)}
+        votes = self.voters.votes(text, languages[i], self.table)
         decided = decide(votes, self.table)
         if decided is None:
             return

@@ -44,21 +44,37 @@ class Voters:
 
             self._py3langid = _load_identifier()
 
-    def labels(self, text: str) -> dict[str, str | None]:
+    def label(self, name: str, text: str) -> str | None:
+        """One voter's top label for the text (its first max_chars characters)."""
         # Arrow strings are valid UTF-8; a Python caller's lone surrogates become "?" here
         text = text[: self.max_chars].encode("utf-8", "replace").decode("utf-8")
-        out: dict[str, str | None] = {}
-        if "cld2" in self.names:
+        if name == "cld2":
             import pycld2
 
             try:  # pycld2 raises on some control characters it takes for invalid UTF-8
                 _, _, details = pycld2.detect(text, bestEffort=True)
-                out["cld2"] = to_lid(details[0][1]) if details and details[0][2] > 0 else None
             except pycld2.error:
-                out["cld2"] = None
-        if "py3langid" in self.names:
-            out["py3langid"] = to_lid(self._py3langid.classify(text)[0]) if text.strip() else None
-        return out
+                return None
+            return to_lid(details[0][1]) if details and details[0][2] > 0 else None
+        return to_lid(self._py3langid.classify(text)[0]) if text.strip() else None
+
+    def labels(self, text: str) -> dict[str, str | None]:
+        return {name: self.label(name, text) for name in self.names}
+
+    def votes(self, text: str, base: str, table: dict) -> dict[str, str | None]:
+        """The votes `decide` needs, asking a voter only while its claim could still change the
+        outcome: once the stage's label leads and no remaining voter's most precise allowed
+        target beats it, the rest are skipped (same decision; most web pages stop here)."""
+        votes: dict[str, str | None] = {BASE: base}
+        bounds = table["reach"].get(base, {})
+        for k, name in enumerate(self.names):
+            found = winner(votes, table["precision"])
+            leads = found is None or found[0] == base
+            held = found[1] if found is not None and leads else 0.0
+            if leads and max((bounds.get(n, 0.0) for n in self.names[k:]), default=0.0) <= held:
+                break
+            votes[name] = self.label(name, text)
+        return votes
 
 
 def winner(votes: dict[str, str | None], precision: dict[str, dict[str, float]]) -> tuple[str, float] | None:
@@ -85,5 +101,14 @@ def decide(votes: dict[str, str | None], table: dict) -> tuple[str, float] | Non
 
 
 def load_table(path: str | Path | None = None) -> dict:
-    """The fitted table: {"precision": {voter: {label: p}}, "pairs": {"base>winner": ...}}."""
-    return json.loads(Path(path or TABLE_PATH).read_text(encoding="utf-8"))
+    """The fitted table: {"precision": {voter: {label: p}}, "pairs": {"base>winner": ...}}, plus
+    "reach": {base: {voter: the highest precision of the voter's claims base may switch to}}."""
+    table = json.loads(Path(path or TABLE_PATH).read_text(encoding="utf-8"))
+    reach: dict[str, dict[str, float]] = {}
+    for pair in table["pairs"]:
+        base, target = pair.split(">")
+        for name, claims in table["precision"].items():
+            if name != BASE and target in claims:
+                reach.setdefault(base, {})[name] = max(reach.get(base, {}).get(name, 0.0), claims[target])
+    table["reach"] = reach
+    return table

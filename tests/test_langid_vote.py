@@ -87,3 +87,24 @@ def test_stage_vote_names_languages_lid176_folds_away(shared_data):
     assert note["by"] == "vote" and note["vote"][BASE] == before["wln0"] and note["vote"]["py3langid"] == "wa"
     assert 0.3 <= after["wln0"]["language_score"] <= 1.0  # the claim's tune-half precision
     assert after["en"]["language"] == "en" and after["en"]["annotations"] is None
+
+
+def test_skipping_voters_that_cannot_win_changes_no_decision(shared_data):
+    """Voters.votes stops asking once no remaining voter could overrule the stage's label; on
+    UDHR paragraphs of every language it must decide exactly as asking them all does."""
+    table, voters = load_table(), Voters()
+    stage = LanguageId(LanguageId.Config(min_score=0.0, vote=[], second_opinion=False))
+    stage.setup()
+    texts = []
+    for line in open(shared_data / "langid" / "udhr-paragraphs.jsonl", encoding="utf-8"):
+        texts += json.loads(line).get("paragraphs", [])[5:7]
+    bases = stage.predict(texts)[0]
+    skipped = 0
+    for text, base in zip(texts, bases):
+        if base is None:
+            continue
+        full = {BASE: base, **voters.labels(text)}
+        lazy = voters.votes(text, base, table)
+        skipped += len(lazy) < len(full)
+        assert decide(lazy, table) == decide(full, table), (base, full, lazy)
+    assert skipped > len(texts) / 4  # the shortcut does fire
