@@ -26,7 +26,7 @@ MIN_FIXED = 2
 def collect(items: list[dict], config: dict) -> list[dict]:
     """Per item: the truth, lid.176's top label and probability, and lingua's pick among the
     candidates (None where the stage would not ask: lid.176's label unknown to lingua ...)."""
-    stage = LanguageId(LanguageId.Config(min_score=0.0, **config, second_opinion=False))
+    stage = LanguageId(LanguageId.Config(min_score=0.0, **config, second_opinion=False, vote=[]))
     stage.setup()  # lid.176 only: the rules are what is being fitted
     cfg, second = stage.config, SecondOpinion(low_accuracy=stage.config.second_opinion_low_accuracy)
     lines = [normalize(i["text"], cfg) for i in items]
