@@ -135,8 +135,9 @@ class Llama3Encoder:
 
             giga = GigatokenEncoder(special_mode)
             self._encode_one, self._encode_batch = giga.encode, giga.encode_batch
-            # tiktoken decodes: the plain gigatoken tokenizer has no special tokens to decode
-            self._decode = tiktoken_encoding().decode
+            # tiktoken decodes (the plain gigatoken tokenizer has no special tokens to decode),
+            # built on first use: encoding-only hosts skip its 0.3 s set-up
+            self._decode = lambda ids: tiktoken_encoding().decode(ids)
         elif backend == "tiktoken":
             enc = tiktoken_encoding()
             self._decode = enc.decode
