@@ -118,6 +118,9 @@ class Llama3Encoder:
     """Encodes documents to Llama 3 ids (no BOS; EOS is the caller's business) with any backend.
     "gigatoken" (pipeline/llama3_gigatoken.py) falls back to "tiktoken" when it is not installed."""
 
+    # (texts, eot_id or None) -> Arrow list<int32> ids; set by backends that have a flat path
+    encode_batch_arrow = None
+
     def __init__(self, backend: Literal["gigatoken", "tiktoken", "hf"] = "gigatoken", special_mode: SpecialMode = "plain"):
         if special_mode not in ("plain", "special"):
             raise ValueError(f"special_mode must be 'plain' or 'special', got {special_mode!r}")
@@ -135,6 +138,7 @@ class Llama3Encoder:
 
             giga = GigatokenEncoder(special_mode)
             self._encode_one, self._encode_batch = giga.encode, giga.encode_batch
+            self.encode_batch_arrow = giga.encode_batch_arrow
             # tiktoken decodes (the plain gigatoken tokenizer has no special tokens to decode),
             # built on first use: encoding-only hosts skip its 0.3 s set-up
             self._decode = lambda ids: tiktoken_encoding().decode(ids)
