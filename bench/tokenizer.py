@@ -161,7 +161,7 @@ def main() -> None:
         "hf encode (1 thread)": lambda: [hf.encode(t, add_special_tokens=False).ids for t in texts],
         "hf encode_batch": lambda: [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)],
         "tiktoken encode (previous path)": lambda: [ours.encode(t) for t in texts],
-        "ours: gigatoken encode_batch": lambda: [state["giga"].encode_batch(texts[s:s + 256]) for s in range(0, len(texts), 256)],
+        "ours: gigatoken encode_batch (Python lists)": lambda: [state["giga"].encode_batch(texts[s:s + 256]) for s in range(0, len(texts), 256)],
         f"ours: tokenize stage ({stage.encoder.backend}, +EOT, arrow)": lambda: [stage.annotate(table.slice(s, 256)) for s in range(0, table.num_rows, 256)],
     }
     n_tokens = sum(len(ours.encode(t)) for t in texts)
