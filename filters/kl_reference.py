@@ -43,11 +43,14 @@ def _encoder():
     """One encoder per process (Ray reuses its task workers: the tokenizer loads once in each)."""
     from pipeline.output.llama3_tokenizer import Llama3Encoder
 
-    return Llama3Encoder("tiktoken", "plain")
+    # the tokenize stage's backend (tiktoken where gigatoken is missing): the same ids, faster
+    return Llama3Encoder("gigatoken", "plain")
 
 
 def token_ids(texts: list[str | None], encoder) -> list[np.ndarray]:
-    return [np.asarray(encoder.encode(t), dtype=np.int64) if t else np.zeros(0, np.int64) for t in texts]
+    present = [t for t in texts if t]
+    encoded = iter(encoder.encode_batch(present) if present else [])  # one call per batch
+    return [np.asarray(next(encoded), dtype=np.int64) if t else np.zeros(0, np.int64) for t in texts]
 
 
 def in_sample(ids: list[str], seed: int, fraction: float) -> np.ndarray:

@@ -53,3 +53,25 @@ def test_real_extraction_through_the_child_matches_in_process():
     want = [tuple(extract_document(p, "text/html", config, u)) for p, u in zip(docs, "abc")]
     assert [tuple(g) for g in got] == want
     assert got[0].text and got[1].reason == "empty-payload"
+
+
+def test_setup_again_keeps_the_running_child():
+    """run_map_stage_local sets a stage up again: the extract stage must not start a second child
+    (its spawn and imports are a per-host cost, not a per-batch one)."""
+    from pipeline.extract.stage import Extract
+    from pipeline.schema import documents_from_rows
+    from pipeline.stage import run_map_stage_local
+
+    stage = Extract(ExtractConfig())
+    stage.setup()
+    try:
+        page = b"<html><body><article>" + b"<p>A paragraph of real prose that goes on for a while.</p>" * 20 + b"</article></body></html>"
+        rows = [{"id": "a", "url": "u", "content_type": "text/html", "html": page}]
+        run_map_stage_local(stage, documents_from_rows(rows))
+        pid = stage._isolated.pid
+        assert pid is not None
+        kept, _ = run_map_stage_local(stage, documents_from_rows(rows))
+        assert stage._isolated.pid == pid and stage._isolated.restarts == 0
+        assert kept.num_rows == 1
+    finally:
+        stage.teardown()

@@ -35,13 +35,20 @@ VARIED = [
 @pytest.fixture(scope="module")
 def encoders():
     return {
-        (backend, mode): Llama3Encoder(backend, mode) for backend in ("tiktoken", "hf") for mode in ("plain", "special")
+        (backend, mode): Llama3Encoder(backend, mode)
+        for backend in ("gigatoken", "tiktoken", "hf")
+        for mode in ("plain", "special")
     }
 
 
+# our fast backends, each checked against the HF reference
+FAST = pytest.mark.parametrize("fast", ["gigatoken", "tiktoken"])
+
+
+@FAST
 @pytest.mark.parametrize("mode", ["plain", "special"])
-def test_ids_identical_to_hf_on_varied_strings(encoders, mode):
-    ours, ref = encoders[("tiktoken", mode)], encoders[("hf", mode)]
+def test_ids_identical_to_hf_on_varied_strings(encoders, mode, fast):
+    ours, ref = encoders[(fast, mode)], encoders[("hf", mode)]
     for text in VARIED:
         assert ours.encode(text) == ref.encode(text), repr(text[:60])
 
@@ -58,13 +65,14 @@ def test_special_mode_is_plain_hf_and_plain_mode_keeps_strings_as_text(encoders)
     assert eot not in plain and encoders[("tiktoken", "plain")].decode(plain) == text
 
 
+@FAST
 @pytest.mark.parametrize("mode", ["plain", "special"])
-def test_ids_identical_to_hf_on_random_strings(encoders, mode):
+def test_ids_identical_to_hf_on_random_strings(encoders, mode, fast):
     rng = random.Random(1234)
     alphabet = list(" \t\n\r\u00a0'sStTdDlLmMvVrReE0129.,!?<|>_-") + [
         EOT_TOKEN, "<|eot_id|>", "é", "中", "😀", "\u0301", "\u200b", "\u017f", "\u212a", "\u0130", "ا", "\u3000",
     ]
-    ours, ref = encoders[("tiktoken", mode)], encoders[("hf", mode)]
+    ours, ref = encoders[(fast, mode)], encoders[("hf", mode)]
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
         assert ours.encode(text) == ref.encode(text), repr(text)
@@ -138,6 +146,8 @@ def test_stage_backends_agree_and_eos_is_optional():
     fast, _ = _run(texts)
     ref, _ = _run(texts, backend="hf")
     assert fast.column("tokens").to_pylist() == ref.column("tokens").to_pylist()
+    previous, _ = _run(texts, backend="tiktoken")
+    assert previous.column("tokens").to_pylist() == ref.column("tokens").to_pylist()
     no_eos, _ = _run(texts, append_eos=False)
     assert [t[:-1] for t in fast.column("tokens").to_pylist()] == no_eos.column("tokens").to_pylist()
 
@@ -156,7 +166,8 @@ def test_unknown_config_is_rejected():
         Tokenize.Config(backend="sentencepiece")
 
 
-def test_identity_on_shared_documents(shared_data, encoders):
+@FAST
+def test_identity_on_shared_documents(shared_data, encoders, fast):
     """Every UDHR version (hundreds of scripts) and a sample of Common Crawl WET documents."""
     import gzip
 
@@ -165,6 +176,18 @@ def test_identity_on_shared_documents(shared_data, encoders):
         texts += ["\n\n".join(json.loads(line)["paragraphs"]) for line in f if line.strip()]
     with gzip.open(shared_data / "text" / "cc-main-2019-30-wet.jsonl.gz", "rt", encoding="utf-8") as f:
         texts += [json.loads(line)["text"] for k, line in enumerate(f) if k % 10 == 0]
-    ours, ref = encoders[("tiktoken", "plain")], encoders[("hf", "plain")]
+    ours, ref = encoders[(fast, "plain")], encoders[("hf", "plain")]
     bad = [i for i, t in enumerate(texts) if ours.encode(t) != ref.encode(t)]
     assert not bad, f"{len(bad)}/{len(texts)} documents differ, first: {texts[bad[0]][:80]!r}"
+
+
+def test_gigatoken_missing_falls_back_to_tiktoken_with_a_log_line(monkeypatch, caplog):
+    from pipeline.output import llama3_gigatoken
+
+    monkeypatch.setattr(llama3_gigatoken, "available", lambda: False)
+    with caplog.at_level("WARNING", logger="pipeline.output.llama3_tokenizer"):
+        enc = Llama3Encoder("gigatoken")
+    assert enc.backend == "tiktoken" and "gigatoken is not installed" in caplog.text
+    assert enc.encode_batch(["a <|end_of_text|> b"]) == [Llama3Encoder("hf").encode("a <|end_of_text|> b")]
+    monkeypatch.undo()
+    assert Llama3Encoder("gigatoken").backend == "gigatoken"  # installed here: no fallback without the patch

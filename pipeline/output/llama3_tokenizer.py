@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pipeline import assets
+
+log = logging.getLogger(__name__)
 
 NAME = "llama3"
 EOT_TOKEN = "<|end_of_text|>"
@@ -112,15 +115,34 @@ def hf_tokenizer(special_mode: SpecialMode = "plain", ignore_merges: bool | None
 
 
 class Llama3Encoder:
-    """Encodes documents to Llama 3 ids (no BOS; EOS is the caller's business) with either backend."""
+    """Encodes documents to Llama 3 ids (no BOS; EOS is the caller's business) with any backend.
+    "gigatoken" (pipeline/output/llama3_gigatoken.py) falls back to "tiktoken" when it is not installed."""
 
-    def __init__(self, backend: Literal["tiktoken", "hf"] = "tiktoken", special_mode: SpecialMode = "plain"):
+    # (texts, eot_id or None) -> Arrow list<int32> ids; set by backends that have a flat path
+    encode_batch_arrow = None
+
+    def __init__(self, backend: Literal["gigatoken", "tiktoken", "hf"] = "gigatoken", special_mode: SpecialMode = "plain"):
         if special_mode not in ("plain", "special"):
             raise ValueError(f"special_mode must be 'plain' or 'special', got {special_mode!r}")
         self.spec = load_spec()
+        if backend == "gigatoken":
+            from pipeline.output import llama3_gigatoken
+
+            if not llama3_gigatoken.available():
+                log.warning("tokenizer: gigatoken is not installed, using tiktoken (same ids, ~4x slower)")
+                backend = "tiktoken"
         self.backend = backend
         self.special_mode = special_mode
-        if backend == "tiktoken":
+        if backend == "gigatoken":
+            from pipeline.output.llama3_gigatoken import GigatokenEncoder
+
+            giga = GigatokenEncoder(special_mode)
+            self._encode_one, self._encode_batch = giga.encode, giga.encode_batch
+            self.encode_batch_arrow = giga.encode_batch_arrow
+            # tiktoken decodes (the plain gigatoken tokenizer has no special tokens to decode),
+            # built on first use: encoding-only hosts skip its 0.3 s set-up
+            self._decode = lambda ids: tiktoken_encoding().decode(ids)
+        elif backend == "tiktoken":
             enc = tiktoken_encoding()
             self._decode = enc.decode
             if special_mode == "plain":
@@ -134,7 +156,7 @@ class Llama3Encoder:
             self._decode = lambda ids: tok.decode(ids, skip_special_tokens=False)
             self._encode_one = lambda text: tok.encode(text, add_special_tokens=False).ids
         else:
-            raise ValueError(f"backend must be 'tiktoken' or 'hf', got {backend!r}")
+            raise ValueError(f"backend must be 'gigatoken', 'tiktoken' or 'hf', got {backend!r}")
 
     @property
     def eot_id(self) -> int:
@@ -144,6 +166,8 @@ class Llama3Encoder:
         return self._encode_one(text)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        if self.backend == "gigatoken":
+            return self._encode_batch(texts)  # one Rust call for the batch
         if self.backend == "hf":
             # HF's batch API is the fast way to call it (one Rust call, its own thread pool)
             return [e.ids for e in self._hf.encode_batch(texts, add_special_tokens=False)]
