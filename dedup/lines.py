@@ -265,7 +265,5 @@ class FrequentLineRemoval(MapStage):
         self._buckets = int(self._table.meta["buckets"])
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_table"):
-            self.setup()
         kept, dropped = remove_lines(batch, self._table.contains, self.config.lines, self._buckets)
         return kept, dropped if dropped is not None else DROPPED_SCHEMA.empty_table()

@@ -266,8 +266,6 @@ class DuplicateRecordDrops(DropListed):
     reads = ("id", "source_file", "source_offset")
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_table"):
-            self.setup()
         if self._table.rows == 0 or batch.num_rows == 0:
             return batch, DROPPED_SCHEMA.empty_table()
         found = self._table.match_ids(copy_keys(batch), ["new_id", "duplicate_of"])

@@ -35,8 +35,6 @@ class C4LineFilter(MapStage):
         self._configs = self.config.domain_configs()
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_configs"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         languages = batch.column("language").to_pylist()
         kinds = domain_kinds(batch) if len(self._configs) > 1 else [None] * len(texts)

@@ -137,8 +137,6 @@ class Decontaminate(MapStage):
         return {"eval_set": item.eval_set, "item": item.item_id, "matches": found.matches, "first_ngram": " ".join(words)}
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "index"):
-            self.setup()
         cfg = self.config
         spans_wanted = cfg.mode == "remove_spans"
         texts = batch.column("text").to_pylist()

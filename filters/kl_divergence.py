@@ -88,8 +88,6 @@ class _KlScore(Filter):
         ]
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_log_q"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         kl = self.scores(texts, batch.column("language").to_pylist())
         reasons = [

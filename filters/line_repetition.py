@@ -251,8 +251,6 @@ class LineRepetition(MapStage):
         return left < c.min_remaining_chars or left < c.min_remaining_fraction * len(before.strip())
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_configs"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         kinds = domain_kinds(batch) if len(self._configs) > 1 else [None] * len(texts)
         out_texts, annotations, reasons = [], [], []

@@ -124,8 +124,6 @@ class Pii(MapStage):
         return None
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_finders"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         out_texts, annotations, reasons = [], [], []
         for text in texts:

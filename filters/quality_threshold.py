@@ -239,10 +239,11 @@ class QualityThresholdApply(Filter):
 
     name, reads, resources, Config = QualityThreshold.name, QualityThreshold.reads, QualityThreshold.resources, QualityThresholdConfig
 
+    def setup(self) -> None:
+        self._cuts = read_meta(self.ctx.decision_dir)["cuts"]  # the decision's cuts, once per worker
+
     def decide(self, batch: pa.Table) -> list[str | None]:
         c = self.config
-        if not hasattr(self, "_cuts"):  # the decision's cuts, once per worker
-            self._cuts = read_meta(self.ctx.decision_dir)["cuts"]
         percentile = c.percentile if c.mode == "percentile" else None
         reasons: list[str | None] = []
         for group, column, score, kind in score_rows(batch, c):

@@ -149,8 +149,6 @@ class LanguageScopedTextFilter(Filter):
         raise NotImplementedError
 
     def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_scopes"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         languages = batch.column("language").to_pylist()
         kinds = domain_kinds(batch) if len(self._scopes) > 1 else [None] * len(texts)

@@ -18,6 +18,7 @@ that a retried task rewrites the same file instead of adding a second one.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from contextlib import contextmanager
@@ -100,8 +101,22 @@ class Stage:
         self.config = config if config is not None else self.Config()
         self.ctx = ctx
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "setup" in cls.__dict__:  # a setup called by hand (a test, a helper) counts as done
+            cls.setup = _marks_ready(cls.__dict__["setup"], True)
+        if "teardown" in cls.__dict__:  # after a teardown the next batch sets up again
+            cls.teardown = _marks_ready(cls.__dict__["teardown"], False)
+
     def setup(self) -> None:
-        """Load models and lists; called once per worker before the first batch."""
+        """Load models and lists; called once per worker before the first batch (`ensure_setup`)."""
+
+    def ensure_setup(self) -> None:
+        """Run `setup` unless it has run on this instance: map stages call it on entry, so no
+        stage checks for itself whether it was set up."""
+        if not self.__dict__.get("_ready"):
+            self.setup()
+            self._ready = True
 
     def teardown(self) -> None:
         """Release what `setup` started (child processes); called when a worker is done with the stage."""
@@ -110,7 +125,35 @@ class Stage:
         return f"{type(self).__name__}({self.config!r})"
 
 
+def _marks_ready(method, ready: bool):
+    @functools.wraps(method)
+    def wrapped(self):
+        method(self)
+        self._ready = ready
+
+    return wrapped
+
+
+def _sets_up_first(method):
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        if not self.__dict__.get("_ready"):
+            self.ensure_setup()
+        return method(self, *args, **kwargs)
+
+    return wrapped
+
+
 class MapStage(Stage):
+    # the batch entry points: whichever a class defines runs `setup` first, once per instance
+    ENTRY_POINTS: ClassVar[tuple[str, ...]] = ("process", "decide", "annotate", "edit")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for entry in MapStage.ENTRY_POINTS:
+            if entry in cls.__dict__:
+                setattr(cls, entry, _sets_up_first(cls.__dict__[entry]))
+
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         """Return (kept documents, dropped records) for one batch of documents."""
         raise NotImplementedError
@@ -251,7 +294,7 @@ class FusedMapUDF:
         self.stages = []
         for stage_cls, config, ctx in specs:
             stage = stage_cls(config, ctx)
-            stage.setup()
+            stage.ensure_setup()
             self.stages.append((stage, DropWriter(ctx.dropped_dir)))
 
     def close(self) -> None:
@@ -279,7 +322,7 @@ class MapStageUDF(FusedMapUDF):
 
 def run_map_stage_local(stage: MapStage, table: pa.Table, batch_size: int = 256) -> tuple[pa.Table, pa.Table]:
     """Run a map stage in this process over a table (tests, small CLI inputs, benchmarks)."""
-    stage.setup()
+    stage.ensure_setup()
     table = conform(table)
     kept_parts, dropped_parts = [], []
     for start in range(0, max(table.num_rows, 1), batch_size):

@@ -56,8 +56,6 @@ class Tokenize(Annotator):
         return self.annotate(batch), DROPPED_SCHEMA.empty_table()
 
     def annotate(self, batch: pa.Table) -> pa.Table:
-        if not hasattr(self, "encoder"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         ids = self.encoder.encode_batch(texts)
         if self.config.append_eos:

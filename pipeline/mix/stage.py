@@ -300,6 +300,4 @@ class MixApply(MapStage):
                                 {b: Cut(*x) for b, x in d["anneal_cuts"].items()}, self.name)
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_apply"):
-            self.setup()
         return self._apply(batch)

@@ -162,10 +162,11 @@ class DownsampleTopicsApply(Filter):
 
     name, reads, resources, Config = DownsampleTopics.name, DownsampleTopics.reads, DownsampleTopics.resources, DownsampleTopicsConfig
 
+    def setup(self) -> None:
+        meta = read_meta(self.ctx.decision_dir)
+        self._seed, self._cuts = meta["seed"], {t: Cut(*x) for t, x in meta["cuts"].items()}
+
     def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_cuts"):
-            meta = read_meta(self.ctx.decision_dir)
-            self._seed, self._cuts = meta["seed"], {t: Cut(*x) for t, x in meta["cuts"].items()}
         reasons: list[str | None] = [None] * batch.num_rows
         if not self._cuts:
             return reasons
