@@ -224,7 +224,7 @@ class LineDedup(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = LineDedupConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         cfg = self.config
         total = cfg.expected_docs if cfg.expected_docs is not None else ds.count()
         buckets = num_buckets(total, cfg.bucket_docs)

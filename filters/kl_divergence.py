@@ -126,7 +126,7 @@ class KlDivergence(GlobalStage):
         )
         return path
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         c = self.config
         self.reference_tokens = None
         artifact = self.artifact_path(ds)

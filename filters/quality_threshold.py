@@ -14,7 +14,7 @@ the decision: it keeps documents by a score threshold or by a percentile of the 
 - Exempt: pages that `domain-detect` recognised as code or math (`annotations["domain"]["kind"]`)
   are neither counted nor dropped: Llama 3 judges code and reasoning pages in pipelines of their
   own, and a quality model trained on prose ranks every API reference at the bottom.
-- Percentile mode is global: it needs the whole distribution. `decide` sums a histogram of the
+- Percentile mode is global: it needs the whole distribution. `fit` sums a histogram of the
   scores per group (`bins` equal bins over [0, 1]) with Ray tasks, reduced by Ray tasks
   (`reduce_blocks`), so the driver gets one small table; the cut of each group is the lowest
   edge of the bin where the running count would pass `percentile`% (so at most that share is
@@ -181,7 +181,7 @@ class QualityThreshold(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = QualityThresholdConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         c = self.config
         partial = ds.map_batches(_Histograms(c), batch_format="pyarrow", batch_size=None)
         hist = reduce_blocks(partial, _sum_hist)

@@ -6,8 +6,8 @@ Kinds of stage:
 - `MapStage` sees one batch (a pyarrow Table) at a time and returns (kept, dropped).
   `Filter` only decides (a reason or None per record); `Annotator` only writes columns.
 - `GlobalStage` looks at the whole input (URL dedup, MinHash, line counts, KL fit, mix) with
-  Ray's own groupby/shuffle; nothing is collected on the driver. It decides on the columns it
-  reads (`decide`: a decision under its `decision/` folder) and hands the runner a map stage that
+  Ray's own groupby/shuffle; nothing is collected on the driver. It fits on the columns it
+  reads (`fit`: a decision under its `decision/` folder) and hands the runner a map stage that
   applies the decision to each document (`apply_stage`), which runs fused into the next pass: the
   documents themselves never go through a shuffle.
 - `SinkStage` writes the final outputs (shards) from the kept dataset.
@@ -186,13 +186,13 @@ class SourceStage(Stage):
 
 
 class GlobalStage(Stage):
-    """Two forms. Decide/apply: `decide(ds)` sees the stage's input restricted to its `reads`
+    """Two forms. Fit/apply: `fit(ds)` sees the stage's input restricted to its `reads`
     columns and writes its decision under `ctx.decision_dir`; `apply_stage()` returns the map stage
     (named like this stage, writing to its dropped/) that applies the decision document by
     document, or None when nothing changes (a stage that only trains models). Or `run(ds)` alone,
     returning the kept dataset (stages that must see whole documents together)."""
 
-    def decide(self, ds: "ray.data.Dataset") -> dict | None:
+    def fit(self, ds: "ray.data.Dataset") -> dict | None:
         """Write the decision under ctx.decision_dir; return facts for summary.json (or None)."""
         raise NotImplementedError
 
@@ -205,12 +205,12 @@ class GlobalStage(Stage):
         return False
 
     @classmethod
-    def decides(cls) -> bool:
-        return cls.decide is not GlobalStage.decide
+    def fits(cls) -> bool:
+        return cls.fit is not GlobalStage.fit
 
     def run(self, ds: "ray.data.Dataset") -> "ray.data.Dataset":
         """Return the kept dataset, for a stage that must see whole documents together (the
-        decide/apply form needs no `run`: the runner's `run_global` decides, then applies)."""
+        fit/apply form needs no `run`: the runner's `run_global` fits, then applies)."""
         raise NotImplementedError
 
 

@@ -205,7 +205,7 @@ class Mix(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = MixConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         c = self.config
         seed = self.ctx.seed
         buckets = sorted(c.targets)

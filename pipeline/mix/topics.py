@@ -116,7 +116,7 @@ class DownsampleTopics(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = DownsampleTopicsConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         c = self.config
         seed = self.ctx.seed
         keyed = ds.map_batches(_TopicKeys(seed, c.buckets), batch_format="pyarrow").materialize()
