@@ -4,7 +4,8 @@ name, the columns it reads and writes, its resources and its config model.
 Kinds of stage:
 - `SourceStage` reads the input (WARC files) into documents.
 - `MapStage` sees one batch (a pyarrow Table) at a time and returns (kept, dropped).
-  `Filter` only decides (a reason or None per record); `Annotator` only writes columns.
+  `Filter` only decides (a reason or None per record); `Annotator` only writes columns, never
+  drops; `Editor` rewrites text and drops what an edit empties, keeping the original text.
 - `GlobalStage` looks at the whole input (URL dedup, MinHash, line counts, KL fit, mix) with
   Ray's own groupby/shuffle; nothing is collected on the driver. It fits on the columns it
   reads (`fit`: a decision under its `decision/` folder) and hands the runner a map stage that
@@ -31,7 +32,7 @@ import xxhash
 from pydantic import BaseModel, ConfigDict
 
 from pipeline import storage
-from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, split_by_reason
+from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, merge_annotations, split_by_reason, with_column
 
 if TYPE_CHECKING:  # ray is only needed where datasets are built
     import ray.data
@@ -177,6 +178,67 @@ class Annotator(MapStage):
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         return self.annotate(batch), DROPPED_SCHEMA.empty_table()
+
+
+@dataclass
+class Edits:
+    """What an editor did to a batch, one entry per row: the new text (None: unchanged), the drop
+    reason (None: kept) and a note for `annotations[Editor.annotation]` (None: nothing to note)."""
+
+    texts: list[str | None]
+    reasons: list[str | None]
+    notes: list | None = None
+
+
+class Editor(MapStage):
+    """Rewrites text (removes lines, redacts): `edit` returns `Edits` for the rows that have text.
+    The base writes the new text and the notes; a row whose edit leaves only whitespace, or that the
+    edit gives a reason, is dropped with its original text (what was judged, for the audit), unless
+    `dropped_text` is "edited" (a redaction must not reach the dropped files either)."""
+
+    annotation: ClassVar[str | None] = None  # key of the notes in `annotations`
+    no_text: ClassVar[str | None] = "no-text"  # reason for a record without text; None: kept as is
+    emptied_reason: ClassVar[str] = "no-text-left"  # reason when an edit leaves only whitespace
+    dropped_text: ClassVar[str] = "original"  # or "edited"
+
+    def edit(self, batch: pa.Table) -> Edits:
+        """Edits for `batch`, every row of which has text."""
+        raise NotImplementedError
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        texts = batch.column("text").to_pylist()
+        missing = [t is None for t in texts]
+        if any(missing):
+            log.warning("%s: %d of %d records have no text (%s)", self.name, sum(missing), len(texts),
+                        "kept unchanged" if self.no_text is None else f"dropped as {self.no_text}")
+            with_text = batch.filter(pa.array([not m for m in missing]))
+        else:
+            with_text = batch
+        edits = self.edit(with_text) if with_text.num_rows else Edits([], [])
+        if len(edits.texts) != with_text.num_rows or len(edits.reasons) != with_text.num_rows:
+            raise ValueError(f"stage {self.name}: edits for {len(edits.texts)} of {with_text.num_rows} rows")
+        untouched = not any(edits.reasons) and all(t is None for t in edits.texts)
+        if untouched and not any(missing) and (edits.notes is None or all(n is None for n in edits.notes)):
+            return batch, DROPPED_SCHEMA.empty_table()  # nothing touched: the batch as it came
+        out, reasons, notes = list(texts), [], []
+        j = 0
+        for i, text in enumerate(texts):
+            if text is None:
+                reasons.append(self.no_text)
+                notes.append(None)
+                continue
+            new, reason = edits.texts[j], edits.reasons[j]
+            notes.append(edits.notes[j] if edits.notes is not None else None)
+            j += 1
+            if reason is None and new is not None and not new.strip():
+                reason = self.emptied_reason
+            if new is not None and (reason is None or self.dropped_text == "edited"):
+                out[i] = new
+            reasons.append(reason)
+        batch = with_column(batch, "text", out)
+        if self.annotation is not None and edits.notes is not None:
+            batch = merge_annotations(batch, self.annotation, notes)
+        return split_by_reason(batch, self.name, reasons)
 
 
 class SourceStage(Stage):
