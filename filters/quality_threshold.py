@@ -181,6 +181,12 @@ class QualityThreshold(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = QualityThresholdConfig
 
+    def needs(self) -> tuple[str | tuple[str, ...], ...]:
+        c = self.config  # a document's score is the first of `columns` with a value: one will do
+        grouping = ("language",) if c.group_by == "language" else ()
+        annotations = ("annotations",) if c.group_by == "model" or c.exempt_domains else ()
+        return ("id", *grouping, tuple(c.columns), *annotations)
+
     def fit(self, ds) -> dict:
         c = self.config
         partial = ds.map_batches(_Histograms(c), batch_format="pyarrow", batch_size=None)

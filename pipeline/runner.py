@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from pipeline import stage_io, storage
 from pipeline.assets import default_cache_dir  # noqa: F401  (callers import it from here too)
+from pipeline.columns import check_reads
 from pipeline.config import PipelineConfig
 from pipeline.console import PassProgress
 from pipeline.hosts import HostPool
@@ -274,8 +275,10 @@ class Runner:
         fuse = self.config.run.fuse_map_stages
         steps: list[Step] = []
         open_pass: Step | None = None
-        for index, name in enumerate(self.config.pipeline):
-            stage = stage_class(name)(self.config.stage_config(name), self.context(self.stage_dir(index, name)))
+        stages = [stage_class(name)(self.config.stage_config(name), self.context(self.stage_dir(index, name)))
+                  for index, name in enumerate(self.config.pipeline)]
+        check_reads(stages, self.config.source)  # a stage before the writer of a column it reads: stop now
+        for index, (name, stage) in enumerate(zip(self.config.pipeline, stages)):
             fp = fingerprint(fp, name, stage.config.model_dump(mode="json"))
             item = (index, stage, fp)
             if isinstance(stage, MapStage) and open_pass is not None and fuse:

@@ -109,6 +109,11 @@ class Stage:
         if "teardown" in cls.__dict__:  # after a teardown the next batch sets up again
             cls.teardown = _marks_ready(cls.__dict__["teardown"], False)
 
+    def needs(self) -> tuple[str | tuple[str, ...], ...]:
+        """The columns this stage cannot do without under its config (a tuple in it: any one of
+        those), which the plan checks an earlier stage writes; `reads` unless a stage says less."""
+        return self.reads
+
     def setup(self) -> None:
         """Load models and lists; called once per worker before the first batch (`ensure_setup`)."""
 
@@ -242,6 +247,9 @@ class Editor(MapStage):
 
 
 class SourceStage(Stage):
+    # columns the input may bring along beyond `writes` (read-documents: any of the contract's)
+    carries: ClassVar[tuple[str, ...]] = ()
+
     def read(self, paths: list[str]) -> "ray.data.Dataset":
         """Return the dataset of documents read from `paths`; drops go to a DropWriter."""
         raise NotImplementedError

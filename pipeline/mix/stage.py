@@ -205,6 +205,12 @@ class Mix(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = MixConfig
 
+    def needs(self) -> tuple[str | tuple[str, ...], ...]:
+        # an anneal bucket's documents are ranked by the first of its columns with a value
+        a = self.config.anneal
+        anneal = {(c,) if isinstance(c, str) else tuple(c) for c in a.columns.values()} if a.top_fraction > 0 else set()
+        return ("id", "bucket", "token_count", *sorted(anneal))
+
     def fit(self, ds) -> dict:
         c = self.config
         seed = self.ctx.seed
