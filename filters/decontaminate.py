@@ -121,8 +121,8 @@ class Decontaminate(Editor):
 
     def __init__(self, config=None, ctx=None):
         super().__init__(config, ctx)
-        if self.config.mode == "drop":  # only remove_spans changes documents
-            self.writes = ()
+        if self.config.mode == "drop":  # only remove_spans changes text; a drop's evidence goes to annotations
+            self.writes = ("annotations",)
 
     def setup(self) -> None:
         cfg = self.config
