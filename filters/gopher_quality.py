@@ -95,6 +95,9 @@ def gopher_reason(s: TextStats, c: GopherQualityConfig) -> str | None:
     return None
 
 
+_STAT_FIELDS = tuple(f.name for f in dataclasses.fields(TextStats))
+
+
 @functools.lru_cache(maxsize=8)
 def _stop_words(words: tuple[str, ...]) -> frozenset:
     return frozenset(words)
@@ -116,7 +119,7 @@ class GopherQuality(LanguageScopedTextFilter):
 
     def text_stats(self, text: str, config: GopherQualityConfig) -> dict:
         s = language_stats(text, config.word_segmenter, _stop_words(config.stop_words))
-        return {**dataclasses.asdict(s), "stop_words": sorted(s.stop_words)}
+        return {**{f: getattr(s, f) for f in _STAT_FIELDS}, "stop_words": sorted(s.stop_words)}
 
     def stats_reason(self, stats: dict, config: GopherQualityConfig) -> str | None:
         fields = {k: v for k, v in stats.items() if k != "key"}
