@@ -165,6 +165,11 @@ class LanguageScopedTextFilter(Filter):
     def stats_reason(self, stats: dict, config) -> str | None:
         raise NotImplementedError
 
+    def complete_stats(self, stats: dict, text: str, config) -> dict:
+        """`stats` with what `config` needs that was left unmeasured (a costly measure only some
+        pages need); as they are by default."""
+        return stats
+
     @property
     def keeps_stats(self) -> bool:
         return type(self).text_stats is not LanguageScopedTextFilter.text_stats
@@ -176,8 +181,8 @@ class LanguageScopedTextFilter(Filter):
         if annotations and f'"{self.name}"' in annotations:
             kept = json.loads(annotations).get(self.name)
             if isinstance(kept, dict) and kept.get("key") == key:
-                return kept
-        return {"key": key, **self.text_stats(text, config)}
+                return self.complete_stats(kept, text, config)
+        return self.complete_stats({"key": key, **self.text_stats(text, config)}, text, config)
 
     def judge(self, batch: pa.Table) -> tuple[list[str | None], list[dict | None] | None]:
         """(reason or None, statistics to keep or None) per row; no statistics when the filter
