@@ -313,7 +313,7 @@ class TrainScorers(GlobalStage):
     resources = Resources(num_cpus=1, memory_gb=2.0)
     Config = TrainScorersConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         import ray
 
         from classifiers.judge.stage import stage_resources

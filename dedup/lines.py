@@ -43,8 +43,8 @@ from pydantic import Field
 from dedup.partitions import map_partitions_by_key
 from dedup.signatures import fmix64
 from pipeline.decisions import DecisionTable, write_decision
-from pipeline.schema import DROPPED_SCHEMA, conform, merge_annotations, to_dropped, with_column
-from pipeline.stage import GlobalStage, MapStage, Resources, StageConfig
+from pipeline.schema import conform
+from pipeline.stage import Editor, Edits, GlobalStage, Resources, StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -176,35 +176,30 @@ def frequent_keys(part: pa.Table, max_count: int, count: str) -> pa.Table:
 # --- step 3: apply the removals to the documents -------------------------------------------------
 
 
-def remove_lines(docs: pa.Table, is_frequent: Callable[[np.ndarray], np.ndarray], cfg: LineDedupConfig,
-                 buckets: int) -> tuple[pa.Table, pa.Table | None]:
-    """(kept, dropped) after removing from `docs` every counted line whose key `is_frequent`."""
+def line_edits(docs: pa.Table, is_frequent: Callable[[np.ndarray], np.ndarray], cfg: LineDedupConfig,
+               buckets: int) -> Edits:
+    """The edits that remove from `docs` every counted line whose key `is_frequent` (`lines-emptied`
+    when too little is left)."""
     doc_of, keys, counted, split = line_keys(docs, cfg, buckets)
     remove = counted & is_frequent(keys)
     hit = np.flatnonzero(np.bincount(doc_of[remove], minlength=docs.num_rows))
+    texts: list[str | None] = [None] * docs.num_rows
+    reasons: list[str | None] = [None] * docs.num_rows
     if len(hit) == 0:
-        return docs, None
+        return Edits(texts, reasons)
     offsets = split.offsets.to_numpy().astype(np.int64)
     offsets -= offsets[0]
-    texts = docs.column("text").to_pylist()
     lines = split.flatten()
     notes = [None] * docs.num_rows
-    emptied = np.zeros(docs.num_rows, dtype=bool)
     for d in hit.tolist():
         lo, hi = int(offsets[d]), int(offsets[d + 1])
         mask = remove[lo:hi]
         doc_lines = lines.slice(lo, hi - lo).to_pylist()
-        removed_chars = sum(len(x) for x, r in zip(doc_lines, mask) if r)
-        new = "\n".join(x for x, r in zip(doc_lines, mask) if not r)
-        notes[d] = {"lines": int(mask.sum()), "chars": removed_chars}
-        if len(new.strip()) < max(cfg.min_remaining_chars, 1):
-            emptied[d] = True  # keep the original text in the dropped record
-        else:
-            texts[d] = new
-    docs = merge_annotations(with_column(docs, "text", texts), ANNOTATION, notes)
-    keep = pa.array(~emptied)
-    dropped = docs.filter(pc.invert(keep))
-    return docs.filter(keep), to_dropped(dropped, LineDedup.name, [REASON] * dropped.num_rows)
+        texts[d] = "\n".join(x for x, r in zip(doc_lines, mask) if not r)
+        notes[d] = {"lines": int(mask.sum()), "chars": sum(len(x) for x, r in zip(doc_lines, mask) if r)}
+        if len(texts[d].strip()) < max(cfg.min_remaining_chars, 1):
+            reasons[d] = REASON
+    return Edits(texts, reasons, notes)
 
 
 def line_dedup_local(table: pa.Table, cfg: LineDedupConfig, buckets: int | None = None) -> tuple[pa.Table, pa.Table]:
@@ -213,8 +208,7 @@ def line_dedup_local(table: pa.Table, cfg: LineDedupConfig, buckets: int | None 
     buckets = buckets or num_buckets(cfg.expected_docs or table.num_rows, cfg.bucket_docs)
     frequent = frequent_keys(line_rows(table, cfg, buckets), cfg.max_count, cfg.count).column("_key").to_numpy()
     docs = table.take(pc.sort_indices(table, sort_keys=[("id", "ascending")]))
-    kept, dropped = remove_lines(docs, lambda keys: np.isin(keys, frequent), cfg, buckets)
-    return kept, dropped if dropped is not None else DROPPED_SCHEMA.empty_table()
+    return _GivenLineRemoval(cfg, lambda keys: np.isin(keys, frequent), buckets).process(docs)
 
 
 class LineDedup(GlobalStage):
@@ -224,7 +218,7 @@ class LineDedup(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = LineDedupConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         cfg = self.config
         total = cfg.expected_docs if cfg.expected_docs is not None else ds.count()
         buckets = num_buckets(total, cfg.bucket_docs)
@@ -250,7 +244,7 @@ class RemovalConfig(StageConfig):
     lines: LineDedupConfig
 
 
-class FrequentLineRemoval(MapStage):
+class FrequentLineRemoval(Editor):
     """The pass after the decision: removes the decided lines from each document (`lines-emptied`
     when too little is left)."""
 
@@ -259,13 +253,24 @@ class FrequentLineRemoval(MapStage):
     writes = ("text", "annotations")
     resources = Resources(num_cpus=1)
     Config = RemovalConfig
+    annotation = ANNOTATION
+    no_text = None  # no lines to remove: passed on for the stages that need text to drop
+    emptied_reason = REASON
 
     def setup(self) -> None:
-        self._table = DecisionTable(self.config.decision_dir)
-        self._buckets = int(self._table.meta["buckets"])
+        table = DecisionTable(self.config.decision_dir)
+        self._is_frequent, self._buckets = table.contains, int(table.meta["buckets"])
 
-    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_table"):
-            self.setup()
-        kept, dropped = remove_lines(batch, self._table.contains, self.config.lines, self._buckets)
-        return kept, dropped if dropped is not None else DROPPED_SCHEMA.empty_table()
+    def edit(self, batch: pa.Table) -> Edits:
+        return line_edits(batch, self._is_frequent, self.config.lines, self._buckets)
+
+
+class _GivenLineRemoval(FrequentLineRemoval):
+    """The same removal with the frequent keys given, not read from a decision (line_dedup_local)."""
+
+    def __init__(self, cfg: LineDedupConfig, is_frequent: Callable[[np.ndarray], np.ndarray], buckets: int):
+        super().__init__(RemovalConfig(decision_dir="", lines=cfg))
+        self._is_frequent, self._buckets = is_frequent, buckets
+
+    def setup(self) -> None:
+        pass

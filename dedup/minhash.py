@@ -168,7 +168,7 @@ class MinHashDedup(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = MinHashConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         cfg = self.config
         bands, rows = lsh_shape(cfg)
         seed = cfg.seed if cfg.seed is not None else self.ctx.seed

@@ -20,7 +20,7 @@ Cost: the common case has no copies. The decision then reads the kept documents'
 columns and the drops' ids, and moves one int64 per record (a hash of the id) to find ids seen
 twice; only if there are any does it read where those few rows came from and decide on them.
 The apply side is a lookup in an empty table, but it is a pass of its own: the source's kept
-documents are written once more (on the 9 shared WARC files, 355 records: ~2.5 s of fixed decide
+documents are written once more (on the 9 shared WARC files, 355 records: ~2.5 s of fixed fit
 cost and ~1.5 s of pass, of a 8 s run). The decision is keyed by a hash of (id, source_file,
 offset), so only the extra copies match it, never the copy kept in their place (a decision keyed
 by id alone dropped or kept every copy together: the crash of issue 16).
@@ -216,7 +216,7 @@ class DedupRecords(GlobalStage):
                 files += stage_io.parquet_files(storage.join(stages_dir, name, "dropped"))
         return files
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         import ray
         import ray.data
 
@@ -266,8 +266,6 @@ class DuplicateRecordDrops(DropListed):
     reads = ("id", "source_file", "source_offset")
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_table"):
-            self.setup()
         if self._table.rows == 0 or batch.num_rows == 0:
             return batch, DROPPED_SCHEMA.empty_table()
         found = self._table.match_ids(copy_keys(batch), ["new_id", "duplicate_of"])

@@ -114,7 +114,7 @@ class SemanticDedup(GlobalStage):
             return max(1, int(res.get("GPU", 1)))
         return max(1, int(res.get("CPU", 1) // self.config.num_threads))
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         import ray
 
         cfg = self.config

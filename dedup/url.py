@@ -86,7 +86,7 @@ class UrlDedup(GlobalStage):
         # shuffle partitions of the (URL key, id, date) rows; None: Ray's default
         num_partitions: int | None = None
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         cfg = self.config
         keyed = ds.map_batches(add_url_key, batch_format="pyarrow", fn_kwargs={"normalization": cfg.normalization})
         log.info("%s: grouping on normalised URL, normalisation %s", self.name, cfg.normalization.model_dump())

@@ -28,8 +28,7 @@ from pydantic import Field, model_validator
 from filters.decontam_index import EvalSet, NgramIndex, cached_index, eval_files, PACKAGE_PREFIX
 from filters.decontam_text import normalised_words, ngram_hashes, word_hashes
 from pipeline import storage
-from pipeline.schema import merge_annotations, split_by_reason, with_column
-from pipeline.stage import MapStage, Resources, StageConfig
+from pipeline.stage import Editor, Edits, Resources, StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +110,19 @@ def cut_spans(text: str, spans: np.ndarray, ranges: list[tuple[int, int]]) -> tu
     return "".join(pieces), cut
 
 
-class Decontaminate(MapStage):
+class Decontaminate(Editor):
     name = "decontaminate"
     reads = ("text", "annotations")
     writes = ("text", "annotations")
     resources = Resources(num_cpus=1)
     Config = DecontaminateConfig
+    annotation = "decontaminate"
+    no_text = None  # nothing to match; the stages that need text drop it
 
     def __init__(self, config=None, ctx=None):
         super().__init__(config, ctx)
-        if self.config.mode == "drop":  # only remove_spans changes documents
-            self.writes = ()
+        if self.config.mode == "drop":  # only remove_spans changes text; a drop's evidence goes to annotations
+            self.writes = ("annotations",)
 
     def setup(self) -> None:
         cfg = self.config
@@ -136,29 +137,24 @@ class Decontaminate(MapStage):
         words = normalised_words(text)[found.first_ngram : found.first_ngram + self.index.n]
         return {"eval_set": item.eval_set, "item": item.item_id, "matches": found.matches, "first_ngram": " ".join(words)}
 
-    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "index"):
-            self.setup()
+    def edit(self, batch: pa.Table) -> Edits:
         cfg = self.config
         spans_wanted = cfg.mode == "remove_spans"
         texts = batch.column("text").to_pylist()
+        new_texts: list[str | None] = [None] * len(texts)
         reasons: list[str | None] = [None] * len(texts)
         notes: list[dict | None] = [None] * len(texts)
         for i, text in enumerate(texts):
-            words, spans = word_hashes(text or "", with_spans=spans_wanted)
+            words, spans = word_hashes(text, with_spans=spans_wanted)
             found = find_contamination(self.index, words, cfg.min_matches)
             if found is None:
                 continue
             if spans_wanted:
                 cleaned, cut = cut_spans(text, spans, found.ranges)
                 if len(cleaned.strip()) >= cfg.min_remaining_chars:
-                    texts[i] = cleaned
+                    new_texts[i] = cleaned
                     notes[i] = {**self.evidence(text, found), "chars_removed": cut}
                     continue
             reasons[i] = self.reason(found)
             notes[i] = self.evidence(text, found)
-        if spans_wanted:  # dropped rows keep their original text: `texts` changed only for kept ones
-            batch = with_column(batch, "text", texts)
-        if any(n is not None for n in notes):
-            batch = merge_annotations(batch, self.name, notes)
-        return split_by_reason(batch, self.name, reasons)
+        return Edits(new_texts, reasons, notes if any(n is not None for n in notes) else None)

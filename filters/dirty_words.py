@@ -194,8 +194,6 @@ class DirtyWords(Filter):
         return count_substrings(text, wl) if wl.substrings else count_words(text, wl)
 
     def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_lists"):
-            self.setup()
         c = self.config
         reasons: list[str | None] = []
         for text, lang in zip(batch.column("text").to_pylist(), batch.column("language").to_pylist()):

@@ -10,6 +10,8 @@ counted, with our fast token count (filters/word_stats.py). bench/heuristic_filt
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 from pydantic import Field
@@ -55,38 +57,62 @@ class FineWebQualityConfig(LanguageRulesConfig):
     }
 
 
-def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | tuple) -> str | None:
-    """The first FineWeb rule the text breaks, in datatrove's order, or None. `stop_chars`: a set
-    of single characters (fast path) or a tuple of endings."""
+def fineweb_stats(text: str, c: FineWebQualityConfig, stop_chars: frozenset | tuple) -> dict:
+    """The measures of FineWeb's rules, none of them a threshold (the token count is left for
+    `with_tokens`: only pages with many newlines need it). `stop_chars`: a set of single
+    characters (fast path) or a tuple of endings."""
     lines = [line for line in text.split("\n") if line.strip()]
-    n = len(lines)
+    if not lines:
+        return {"lines": 0}
+    if isinstance(stop_chars, frozenset):
+        n_punct = sum(1 for line in lines if line[-1] in stop_chars)
+    else:
+        n_punct = sum(1 for line in lines if line.endswith(stop_chars))
+    return {
+        "lines": len(lines),
+        "punct_lines": n_punct,
+        "short_lines": sum(1 for line in lines if len(line) <= c.short_line_length),
+        "dup_chars": _duplicates(lines)[1],
+        "chars": len(text) - text.count("\n"),
+        "newlines": text.count("\n"),
+        "chunks": len(text.split()),
+        "tokens": None,
+    }
+
+
+def _many_newlines(stats: dict, c: FineWebQualityConfig) -> bool:
+    # chunks <= spaCy tokens: within bounds on chunks means within bounds on tokens
+    return c.new_line_ratio is not None and stats["lines"] > 0 and stats["newlines"] > c.new_line_ratio * stats["chunks"]
+
+
+def with_tokens(stats: dict, text: str, c: FineWebQualityConfig) -> dict:
+    """`stats` with the token count where `c`'s newline rule needs it and it is not there yet."""
+    if stats.get("tokens") is None and _many_newlines(stats, c):
+        return {**stats, "tokens": language_stats(text, c.word_segmenter).n_tokens}
+    return stats
+
+
+def stats_reason(s: dict, c: FineWebQualityConfig) -> str | None:
+    """The first FineWeb rule the measures break, in datatrove's order, or None."""
+    n = s["lines"]
     if n == 0:
         return "fineweb-empty"
     if c.line_punct_thr is not None:
-        if isinstance(stop_chars, frozenset):
-            n_punct = sum(1 for line in lines if line[-1] in stop_chars)
-        else:
-            n_punct = sum(1 for line in lines if line.endswith(stop_chars))
-        ratio = n_punct / n
+        ratio = s["punct_lines"] / n
         if ratio < c.line_punct_thr and not (ratio == 0 and c.line_punct_exclude_zero):
             return "fineweb-line-punct-ratio"
-    if c.short_line_thr is not None:
-        short = c.short_line_length
-        if sum(1 for line in lines if len(line) <= short) / n > c.short_line_thr:
-            return "fineweb-short-line-ratio"
-    if c.char_duplicates_ratio is not None:
-        dup_chars = _duplicates(lines)[1]
-        if dup_chars and dup_chars / (len(text) - text.count("\n")) > c.char_duplicates_ratio:
-            return "fineweb-char-dup-ratio"
-    if c.new_line_ratio is not None:
-        n_newlines = text.count("\n")
-        limit = c.new_line_ratio
-        # chunks <= spaCy tokens: within bounds on chunks means within bounds on tokens
-        if n_newlines > limit * len(text.split()):
-            n_tokens = language_stats(text, c.word_segmenter).n_tokens
-            if n_tokens == 0 or n_newlines / n_tokens > limit:
-                return "fineweb-list-ratio"
+    if c.short_line_thr is not None and s["short_lines"] / n > c.short_line_thr:
+        return "fineweb-short-line-ratio"
+    if c.char_duplicates_ratio is not None and s["dup_chars"] and s["dup_chars"] / s["chars"] > c.char_duplicates_ratio:
+        return "fineweb-char-dup-ratio"
+    if _many_newlines(s, c) and (s["tokens"] == 0 or s["newlines"] / s["tokens"] > c.new_line_ratio):
+        return "fineweb-list-ratio"
     return None
+
+
+def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | tuple) -> str | None:
+    """The first FineWeb rule the text breaks, in datatrove's order, or None."""
+    return stats_reason(with_tokens(fineweb_stats(text, c, stop_chars), text, c), c)
 
 
 @functools.lru_cache(maxsize=8)
@@ -98,12 +124,26 @@ def _stop_chars(chars: tuple[str, ...] | None) -> frozenset | tuple:
 
 class FineWebQuality(LanguageScopedTextFilter):
     name = "fineweb-quality"
-    writes = ()
+    # the line measures, kept in annotations["fineweb-quality"]: a new threshold judges them again
+    writes = ("annotations",)
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = FineWebQualityConfig
 
     def text_reason(self, text: str, config: FineWebQualityConfig) -> str | None:
         return fineweb_reason(text, config, _stop_chars(config.stop_chars))
+
+    def stats_key(self, config: FineWebQualityConfig) -> str:
+        spec = [config.stop_chars, config.short_line_length, config.word_segmenter]
+        return hashlib.sha256(json.dumps(spec, ensure_ascii=False).encode()).hexdigest()[:12]
+
+    def text_stats(self, text: str, config: FineWebQualityConfig) -> dict:
+        return fineweb_stats(text, config, _stop_chars(config.stop_chars))
+
+    def complete_stats(self, stats: dict, text: str, config: FineWebQualityConfig) -> dict:
+        return with_tokens(stats, text, config)
+
+    def stats_reason(self, stats: dict, config: FineWebQualityConfig) -> str | None:
+        return stats_reason(stats, config)
 
     def fineweb2_overrides(self, rules: dict) -> dict:
         # FineWeb-2's FineWebQualityFilter arguments (fineweb-2-pipeline.py, step 5); its

@@ -3,7 +3,10 @@ thresholds, measurements and order of datatrove's GopherQualityFilter, on our fa
 (filters/word_stats.py; bench/heuristic_filters.py compares the two on real documents)."""
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import json
 from typing import Literal
 
 
@@ -92,6 +95,9 @@ def gopher_reason(s: TextStats, c: GopherQualityConfig) -> str | None:
     return None
 
 
+_STAT_FIELDS = tuple(f.name for f in dataclasses.fields(TextStats))
+
+
 @functools.lru_cache(maxsize=8)
 def _stop_words(words: tuple[str, ...]) -> frozenset:
     return frozenset(words)
@@ -99,12 +105,25 @@ def _stop_words(words: tuple[str, ...]) -> frozenset:
 
 class GopherQuality(LanguageScopedTextFilter):
     name = "gopher-quality"
-    writes = ()
+    # the word statistics, kept in annotations["gopher-quality"]: a new threshold judges them again
+    writes = ("annotations",)
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = GopherQualityConfig
 
     def text_reason(self, text: str, config: GopherQualityConfig) -> str | None:
         return gopher_reason(language_stats(text, config.word_segmenter, _stop_words(config.stop_words)), config)
+
+    def stats_key(self, config: GopherQualityConfig) -> str:
+        spec = json.dumps([config.word_segmenter, sorted(config.stop_words)], ensure_ascii=False)
+        return hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+    def text_stats(self, text: str, config: GopherQualityConfig) -> dict:
+        s = language_stats(text, config.word_segmenter, _stop_words(config.stop_words))
+        return {**{f: getattr(s, f) for f in _STAT_FIELDS}, "stop_words": sorted(s.stop_words)}
+
+    def stats_reason(self, stats: dict, config: GopherQualityConfig) -> str | None:
+        fields = {k: v for k, v in stats.items() if k != "key"}
+        return gopher_reason(TextStats(**{**fields, "stop_words": frozenset(fields["stop_words"])}), config)
 
     def fineweb2_overrides(self, rules: dict) -> dict:
         # FineWeb-2's GopherQualityFilter arguments (fineweb-2-pipeline.py, step 5); its

@@ -88,8 +88,6 @@ class _KlScore(Filter):
         ]
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_log_q"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         kl = self.scores(texts, batch.column("language").to_pylist())
         reasons = [
@@ -128,7 +126,7 @@ class KlDivergence(GlobalStage):
         )
         return path
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         c = self.config
         self.reference_tokens = None
         artifact = self.artifact_path(ds)

@@ -21,7 +21,6 @@ CC-MAIN-2019-30 WET sample and WikiText-2 (see LineRepetitionConfig).
 """
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -30,10 +29,7 @@ from pydantic import Field
 
 from filters.text_rules import DomainAwareConfig, domain_kinds
 from filters.word_stats import WORD_MARKS
-from pipeline.schema import merge_annotations, split_by_reason, with_column
-from pipeline.stage import MapStage, Resources
-
-log = logging.getLogger(__name__)
+from pipeline.stage import Editor, Edits, Resources
 
 # Mask tokens hold no letter, so they never count as words of a line.
 _TS, _ID = " _0_ ", " _00_ "
@@ -234,13 +230,15 @@ def _join_kept(text: str, lines: list[str], keep: list[bool]) -> str:
     return new
 
 
-class LineRepetition(MapStage):
+class LineRepetition(Editor):
     name = "line-repetition"
     # `annotations` (the domain kind) is read when present: `reads` is what an input must have
     reads = ("text",)
     writes = ("text", "annotations")
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = LineRepetitionConfig
+    annotation = "line_repetition"
+    emptied_reason = "line-repetition-emptied"
 
     def setup(self) -> None:
         self._configs = self.config.domain_configs()
@@ -250,42 +248,20 @@ class LineRepetition(MapStage):
         left = len(after.strip())
         return left < c.min_remaining_chars or left < c.min_remaining_fraction * len(before.strip())
 
-    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_configs"):
-            self.setup()
+    def edit(self, batch: pa.Table) -> Edits:
         texts = batch.column("text").to_pylist()
         kinds = domain_kinds(batch) if len(self._configs) > 1 else [None] * len(texts)
-        out_texts, annotations, reasons = [], [], []
+        out_texts, reasons, notes = [], [], []
         for text, kind in zip(texts, kinds):
             config = self._configs.get(kind, self.config)
-            if text is None:
-                out_texts.append(None)
-                annotations.append(None)
-                reasons.append("no-text")
-                continue
             r = remove_repeated_lines(text, config)
             if r.lines_removed == 0:
-                out_texts.append(text)
-                annotations.append(None)
+                out_texts.append(None)
                 reasons.append(None)
+                notes.append(None)
                 continue
-            annotations.append(
-                {
-                    "chars_removed": len(text) - len(r.text),
-                    "covered_lines": r.covered_lines,
-                    "lines_removed": r.lines_removed,
-                    "template_lines": r.template_lines,
-                }
-            )
-            if self.emptied(text, r.text, config):
-                out_texts.append(text)  # a dropped record keeps its whole text, to audit the drop
-                reasons.append("line-repetition-emptied")
-            else:
-                out_texts.append(r.text)
-                reasons.append(None)
-        n_missing = texts.count(None)
-        if n_missing:
-            log.warning("line-repetition: %d of %d records have no text (dropped as no-text)", n_missing, len(texts))
-        batch = with_column(batch, "text", out_texts)
-        batch = merge_annotations(batch, "line_repetition", annotations)
-        return split_by_reason(batch, self.name, reasons)
+            notes.append({"chars_removed": len(text) - len(r.text), "covered_lines": r.covered_lines,
+                          "lines_removed": r.lines_removed, "template_lines": r.template_lines})
+            out_texts.append(r.text)
+            reasons.append(self.emptied_reason if self.emptied(text, r.text, config) else None)
+        return Edits(out_texts, reasons, notes)

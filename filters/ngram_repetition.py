@@ -11,6 +11,8 @@ whose n-gram occurred before. bench/heuristic_filters.py compares decisions and 
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 
@@ -189,43 +191,87 @@ def _inside(windows: list[tuple[int, int]], i: int) -> bool:
     return j >= 0 and windows[j][0] <= i < windows[j][1]
 
 
+def _rules(c: NgramRepetitionConfig) -> list[tuple[str, str, str, float | None]]:
+    """The rules in datatrove's order: (reason, measure, denominator, threshold; None: off, as a
+    paragraph or line rule's 0 is; an n-gram rule's 0 is a threshold, as in datatrove)."""
+    return [
+        ("dup-para-frac", "para_dups", "paras", c.dup_para_frac or None),
+        ("dup-para-char-frac", "para_dup_chars", "chars", c.dup_para_char_frac or None),
+        ("dup-line-frac", "line_dups", "lines", c.dup_line_frac or None),
+        ("dup-line-char-frac", "line_dup_chars", "chars", c.dup_line_char_frac or None),
+        *((f"top-{n}-gram", f"top_{n}", "chars", f) for n, f in sorted(c.top_n_grams.items())),
+        *((f"dup-{n}-gram", f"dup_{n}", "chars", f) for n, f in sorted(c.dup_n_grams.items())),
+    ]
+
+
+def repetition_stats(text: str, c: NgramRepetitionConfig, stats: dict | None = None) -> dict:
+    """The measures `c`'s rules need, up to the first rule broken (the n-gram measures are most of
+    the cost), added to `stats` measured earlier (under other thresholds) without measuring again."""
+    s = dict(stats or {})
+    s.setdefault("chars", len(text))
+    if not text:
+        return s
+    if "paras" not in s:
+        paragraphs = _PARAGRAPH_RE.split(text.strip())
+        s["paras"] = len(paragraphs)
+        s["para_dups"], s["para_dup_chars"] = _duplicates(paragraphs)
+    if "lines" not in s:
+        lines = _lines(text)
+        s["lines"] = len(lines)
+        s["line_dups"], s["line_dup_chars"] = _duplicates(lines)
+    grams = None
+    for _, measure, denominator, frac in _rules(c):
+        if measure not in s and measure[:4] in ("top_", "dup_"):
+            if grams is None:
+                tokens = segment(text, c.word_segmenter)[0] if c.word_segmenter else split_words(text)
+                s["tokens"], grams = len(tokens), _Ngrams(tokens)
+            n = int(measure[4:])
+            if s["tokens"] < n:
+                s[measure] = 0  # too few tokens: the rule does not apply
+            else:
+                s[measure] = top_ngram_chars(grams, n) if measure.startswith("top_") else dup_ngram_chars(grams, n)
+        if frac is not None and s[measure] / s[denominator] > frac:
+            break
+    return s
+
+
+def stats_reason(s: dict, c: NgramRepetitionConfig) -> str | None:
+    """The first Gopher repetition rule the measures break, in datatrove's order, or None."""
+    if not s["chars"]:
+        return "empty-text"
+    for reason, measure, denominator, frac in _rules(c):
+        if frac is not None and s[measure] / s[denominator] > frac:
+            return reason
+    return None
+
+
 def repetition_reason(text: str, c: NgramRepetitionConfig) -> str | None:
     """The first Gopher repetition rule `text` breaks, in datatrove's order, or None."""
-    if not text:
-        return "empty-text"
-    n_chars = len(text)
-    paragraphs = _PARAGRAPH_RE.split(text.strip())
-    n_dup, dup_chars = _duplicates(paragraphs)
-    if c.dup_para_frac and n_dup / len(paragraphs) > c.dup_para_frac:
-        return "dup-para-frac"
-    if c.dup_para_char_frac and dup_chars / n_chars > c.dup_para_char_frac:
-        return "dup-para-char-frac"
-    lines = _lines(text)
-    n_dup, dup_chars = _duplicates(lines)
-    if c.dup_line_frac and n_dup / len(lines) > c.dup_line_frac:
-        return "dup-line-frac"
-    if c.dup_line_char_frac and dup_chars / n_chars > c.dup_line_char_frac:
-        return "dup-line-char-frac"
-    tokens = segment(text, c.word_segmenter)[0] if c.word_segmenter else split_words(text)
-    grams = _Ngrams(tokens)
-    # datatrove's order: top n-grams by n, then duplicated n-grams by n
-    for n, frac in sorted(c.top_n_grams.items()):
-        if len(tokens) >= n and top_ngram_chars(grams, n) / n_chars > frac:
-            return f"top-{n}-gram"
-    for n, frac in sorted(c.dup_n_grams.items()):
-        if len(tokens) >= n and dup_ngram_chars(grams, n) / n_chars > frac:
-            return f"dup-{n}-gram"
-    return None
+    return stats_reason(repetition_stats(text, c), c)
 
 
 class NgramRepetition(LanguageScopedTextFilter):
     name = "ngram-repetition"
-    writes = ()
+    # the measures, kept in annotations["ngram-repetition"]: a new threshold judges them again,
+    # measuring only what the earlier thresholds did not need
+    writes = ("annotations",)
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = NgramRepetitionConfig
 
     def text_reason(self, text: str, config: NgramRepetitionConfig) -> str | None:
         return repetition_reason(text, config)
+
+    def stats_key(self, config: NgramRepetitionConfig) -> str:
+        return hashlib.sha256(json.dumps([config.word_segmenter]).encode()).hexdigest()[:12]
+
+    def text_stats(self, text: str, config: NgramRepetitionConfig) -> dict:
+        return repetition_stats(text, config)
+
+    def complete_stats(self, stats: dict, text: str, config: NgramRepetitionConfig) -> dict:
+        return repetition_stats(text, config, stats)
+
+    def stats_reason(self, stats: dict, config: NgramRepetitionConfig) -> str | None:
+        return stats_reason(stats, config)
 
     def fineweb2_overrides(self, rules: dict) -> dict:
         # FineWeb-2's GopherRepetitionFilter arguments (fineweb-2-pipeline.py, step 5): its 0

@@ -10,7 +10,6 @@ like "a.a.a.a..." (bench/pii_accuracy.py measures it), so the patterns are our o
 """
 from __future__ import annotations
 
-import logging
 from functools import partial
 from typing import Callable, Iterator
 
@@ -19,10 +18,8 @@ from pydantic import Field
 
 from filters.pii_patterns import find_cards, find_emails, find_ibans, find_ips, find_macs, find_ssns
 from filters.pii_phone import find_phones, phone_context
-from pipeline.schema import merge_annotations, split_by_reason, with_column
-from pipeline.stage import MapStage, Resources, StageConfig
+from pipeline.stage import Editor, Edits, Resources, StageConfig
 
-log = logging.getLogger(__name__)
 
 # Detection order is priority order: a region claimed by an earlier type is not offered to a later
 # one (an email's digits are no phone number, a card number is no phone number).
@@ -91,12 +88,15 @@ def redact(text: str, regions: list[tuple[int, int, str]], placeholders: dict[st
     return "".join(parts)
 
 
-class Pii(MapStage):
+class Pii(Editor):
     name = "pii"
     reads = ("text",)
     writes = ("text", "annotations")
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = PiiConfig
+    annotation = "pii"
+    no_text = None  # nothing to redact; the stages that need text drop it
+    dropped_text = "edited"  # dropped records are written to disk too, and must not carry PII
 
     def setup(self) -> None:
         c = self.config
@@ -123,25 +123,11 @@ class Pii(MapStage):
             return "pii-density"
         return None
 
-    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_finders"):
-            self.setup()
-        texts = batch.column("text").to_pylist()
-        out_texts, annotations, reasons = [], [], []
-        for text in texts:
-            if text is None:  # nothing to redact; the stages that need text drop it
-                out_texts.append(None)
-                annotations.append(None)
-                reasons.append(None)
-                continue
+    def edit(self, batch: pa.Table) -> Edits:
+        texts, reasons, notes = [], [], []
+        for text in batch.column("text").to_pylist():
             redacted, counts, reason = self.scan(text)
-            out_texts.append(redacted)
-            annotations.append(dict(sorted(counts.items())) or None)
+            texts.append(redacted if counts else None)  # None: unchanged
             reasons.append(reason)
-        n_missing = texts.count(None)
-        if n_missing:
-            log.warning("pii: %d of %d records have no text (kept unchanged)", n_missing, len(texts))
-        # redact before splitting: dropped records are written to disk too, and must not carry PII
-        batch = with_column(batch, "text", out_texts)
-        batch = merge_annotations(batch, "pii", annotations)
-        return split_by_reason(batch, self.name, reasons)
+            notes.append(dict(sorted(counts.items())) or None)
+        return Edits(texts, reasons, notes)

@@ -14,7 +14,7 @@ the decision: it keeps documents by a score threshold or by a percentile of the 
 - Exempt: pages that `domain-detect` recognised as code or math (`annotations["domain"]["kind"]`)
   are neither counted nor dropped: Llama 3 judges code and reasoning pages in pipelines of their
   own, and a quality model trained on prose ranks every API reference at the bottom.
-- Percentile mode is global: it needs the whole distribution. `decide` sums a histogram of the
+- Percentile mode is global: it needs the whole distribution. `fit` sums a histogram of the
   scores per group (`bins` equal bins over [0, 1]) with Ray tasks, reduced by Ray tasks
   (`reduce_blocks`), so the driver gets one small table; the cut of each group is the lowest
   edge of the bin where the running count would pass `percentile`% (so at most that share is
@@ -181,7 +181,13 @@ class QualityThreshold(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = QualityThresholdConfig
 
-    def decide(self, ds) -> dict:
+    def needs(self) -> tuple[str | tuple[str, ...], ...]:
+        c = self.config  # a document's score is the first of `columns` with a value: one will do
+        grouping = ("language",) if c.group_by == "language" else ()
+        annotations = ("annotations",) if c.group_by == "model" or c.exempt_domains else ()
+        return ("id", *grouping, tuple(c.columns), *annotations)
+
+    def fit(self, ds) -> dict:
         c = self.config
         partial = ds.map_batches(_Histograms(c), batch_format="pyarrow", batch_size=None)
         hist = reduce_blocks(partial, _sum_hist)
@@ -239,10 +245,11 @@ class QualityThresholdApply(Filter):
 
     name, reads, resources, Config = QualityThreshold.name, QualityThreshold.reads, QualityThreshold.resources, QualityThresholdConfig
 
+    def setup(self) -> None:
+        self._cuts = read_meta(self.ctx.decision_dir)["cuts"]  # the decision's cuts, once per worker
+
     def decide(self, batch: pa.Table) -> list[str | None]:
         c = self.config
-        if not hasattr(self, "_cuts"):  # the decision's cuts, once per worker
-            self._cuts = read_meta(self.ctx.decision_dir)["cuts"]
         percentile = c.percentile if c.mode == "percentile" else None
         reasons: list[str | None] = []
         for group, column, score, kind in score_rows(batch, c):

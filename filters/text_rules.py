@@ -26,6 +26,7 @@ from pydantic import ValidationError, field_validator, model_validator
 
 from filters.language_rules import rules_for
 from filters.word_segment import SEGMENTERS
+from pipeline.schema import merge_annotations, split_by_reason
 from pipeline.stage import Filter, StageConfig
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class LanguageScopedTextFilter(Filter):
             for kind, c in self._configs.items()
         }
         self._by_language: dict[tuple[str | None, str | None], object] = {}
+        self._keys: dict[int, str] = {}  # id of a language config -> its statistics key
 
     def fineweb2_overrides(self, rules: dict) -> dict:
         """This filter's fields from FineWeb-2's values for a language (filters/language_rules.py);
@@ -148,22 +150,73 @@ class LanguageScopedTextFilter(Filter):
         the page's domain), or None."""
         raise NotImplementedError
 
-    def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_scopes"):
-            self.setup()
+    # Score once, decide many (Dolma's way): a filter whose rules split into measuring
+    # (`text_stats`, a JSON object) and judging (`stats_reason`) keeps the measurements in
+    # annotations[<its name>], with `stats_key(config)`: what they depend on beyond the text (word
+    # segmenter, word lists), never a threshold. A later run over those documents whose key
+    # matches judges the kept measurements without measuring again: a new threshold reruns only
+    # the decision.
+    def text_stats(self, text: str, config) -> dict | None:
+        return None  # this filter keeps no statistics
+
+    def stats_key(self, config) -> str:
+        raise NotImplementedError
+
+    def stats_reason(self, stats: dict, config) -> str | None:
+        raise NotImplementedError
+
+    def complete_stats(self, stats: dict, text: str, config) -> dict:
+        """`stats` with what `config` needs that was left unmeasured (a costly measure only some
+        pages need); as they are by default."""
+        return stats
+
+    @property
+    def keeps_stats(self) -> bool:
+        return type(self).text_stats is not LanguageScopedTextFilter.text_stats
+
+    def _stats(self, text: str, annotations: str | None, config) -> dict:
+        key = self._keys.get(id(config))
+        if key is None:
+            key = self._keys[id(config)] = self.stats_key(config)
+        if annotations and f'"{self.name}"' in annotations:
+            kept = json.loads(annotations).get(self.name)
+            if isinstance(kept, dict) and kept.get("key") == key:
+                return self.complete_stats(kept, text, config)
+        return self.complete_stats({"key": key, **self.text_stats(text, config)}, text, config)
+
+    def judge(self, batch: pa.Table) -> tuple[list[str | None], list[dict | None] | None]:
+        """(reason or None, statistics to keep or None) per row; no statistics when the filter
+        keeps none."""
         texts = batch.column("text").to_pylist()
         languages = batch.column("language").to_pylist()
         kinds = domain_kinds(batch) if len(self._scopes) > 1 else [None] * len(texts)
+        keeps = self.keeps_stats
+        annotations = batch.column("annotations").to_pylist() if keeps else [None] * len(texts)
         reasons: list[str | None] = []
-        for text, lang, kind in zip(texts, languages, kinds):
+        notes: list[dict | None] = [None] * len(texts)
+        for i, (text, lang, kind) in enumerate(zip(texts, languages, kinds)):
             _, scope = self._scopes.get(kind) or self._scopes[None]
             if text is None:
                 reasons.append("no-text")
             elif scope is not None and lang is not None and lang not in scope:
                 reasons.append(None)
             else:
-                reasons.append(self.text_reason(text, self.language_config(kind if kind in self._scopes else None, lang)))
+                config = self.language_config(kind if kind in self._scopes else None, lang)
+                if keeps:
+                    notes[i] = self._stats(text, annotations[i], config)
+                    reasons.append(self.stats_reason(notes[i], config))
+                else:
+                    reasons.append(self.text_reason(text, config))
         n_missing = reasons.count("no-text")
         if n_missing:
             log.warning("%s: %d of %d records have no text (dropped as no-text)", self.name, n_missing, len(texts))
-        return reasons
+        return reasons, notes if keeps else None
+
+    def decide(self, batch: pa.Table) -> list[str | None]:
+        return self.judge(batch)[0]
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        reasons, notes = self.judge(batch)
+        if notes is not None:
+            batch = merge_annotations(batch, self.name, notes)
+        return split_by_reason(batch, self.name, reasons)

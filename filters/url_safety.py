@@ -128,8 +128,6 @@ class UrlSafety(Filter):
         self._soft = (soft | norm(c.extra_soft_banned_words)) - allowed
 
     def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_words"):
-            self.setup()
         urls = batch.column("url").to_pylist()
         reasons: list[str | None] = [None] * len(urls)
         # Domain lookups for the whole batch at once: every candidate's hash, one searchsorted.

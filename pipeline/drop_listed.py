@@ -40,8 +40,6 @@ class DropListed(MapStage):
         self._table = DecisionTable(self.config.decision_dir)
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_table"):
-            self.setup()
         ids = batch.column("id").to_pylist()
         per_row = bool(self._table.tables) and "reason" in self._table.tables[0].column_names
         found = self._table.match_ids(ids, ["duplicate_of", "reason"] if per_row else ["duplicate_of"])

@@ -4,10 +4,11 @@ name, the columns it reads and writes, its resources and its config model.
 Kinds of stage:
 - `SourceStage` reads the input (WARC files) into documents.
 - `MapStage` sees one batch (a pyarrow Table) at a time and returns (kept, dropped).
-  `Filter` only decides (a reason or None per record); `Annotator` only writes columns.
+  `Filter` only decides (a reason or None per record); `Annotator` only writes columns, never
+  drops; `Editor` rewrites text and drops what an edit empties, keeping the original text.
 - `GlobalStage` looks at the whole input (URL dedup, MinHash, line counts, KL fit, mix) with
-  Ray's own groupby/shuffle; nothing is collected on the driver. It decides on the columns it
-  reads (`decide`: a decision under its `decision/` folder) and hands the runner a map stage that
+  Ray's own groupby/shuffle; nothing is collected on the driver. It fits on the columns it
+  reads (`fit`: a decision under its `decision/` folder) and hands the runner a map stage that
   applies the decision to each document (`apply_stage`), which runs fused into the next pass: the
   documents themselves never go through a shuffle.
 - `SinkStage` writes the final outputs (shards) from the kept dataset.
@@ -18,6 +19,7 @@ that a retried task rewrites the same file instead of adding a second one.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from contextlib import contextmanager
@@ -30,7 +32,7 @@ import xxhash
 from pydantic import BaseModel, ConfigDict
 
 from pipeline import storage
-from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, split_by_reason
+from pipeline.schema import DOCUMENT_SCHEMA, DROPPED_SCHEMA, conform, merge_annotations, split_by_reason, with_column
 
 if TYPE_CHECKING:  # ray is only needed where datasets are built
     import ray.data
@@ -100,8 +102,27 @@ class Stage:
         self.config = config if config is not None else self.Config()
         self.ctx = ctx
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "setup" in cls.__dict__:  # a setup called by hand (a test, a helper) counts as done
+            cls.setup = _marks_ready(cls.__dict__["setup"], True)
+        if "teardown" in cls.__dict__:  # after a teardown the next batch sets up again
+            cls.teardown = _marks_ready(cls.__dict__["teardown"], False)
+
+    def needs(self) -> tuple[str | tuple[str, ...], ...]:
+        """The columns this stage cannot do without under its config (a tuple in it: any one of
+        those), which the plan checks an earlier stage writes; `reads` unless a stage says less."""
+        return self.reads
+
     def setup(self) -> None:
-        """Load models and lists; called once per worker before the first batch."""
+        """Load models and lists; called once per worker before the first batch (`ensure_setup`)."""
+
+    def ensure_setup(self) -> None:
+        """Run `setup` unless it has run on this instance: map stages call it on entry, so no
+        stage checks for itself whether it was set up."""
+        if not self.__dict__.get("_ready"):
+            self.setup()
+            self._ready = True
 
     def teardown(self) -> None:
         """Release what `setup` started (child processes); called when a worker is done with the stage."""
@@ -110,7 +131,35 @@ class Stage:
         return f"{type(self).__name__}({self.config!r})"
 
 
+def _marks_ready(method, ready: bool):
+    @functools.wraps(method)
+    def wrapped(self):
+        method(self)
+        self._ready = ready
+
+    return wrapped
+
+
+def _sets_up_first(method):
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        if not self.__dict__.get("_ready"):
+            self.ensure_setup()
+        return method(self, *args, **kwargs)
+
+    return wrapped
+
+
 class MapStage(Stage):
+    # the batch entry points: whichever a class defines runs `setup` first, once per instance
+    ENTRY_POINTS: ClassVar[tuple[str, ...]] = ("process", "decide", "annotate", "edit")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for entry in MapStage.ENTRY_POINTS:
+            if entry in cls.__dict__:
+                setattr(cls, entry, _sets_up_first(cls.__dict__[entry]))
+
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
         """Return (kept documents, dropped records) for one batch of documents."""
         raise NotImplementedError
@@ -136,20 +185,84 @@ class Annotator(MapStage):
         return self.annotate(batch), DROPPED_SCHEMA.empty_table()
 
 
+@dataclass
+class Edits:
+    """What an editor did to a batch, one entry per row: the new text (None: unchanged), the drop
+    reason (None: kept) and a note for `annotations[Editor.annotation]` (None: nothing to note)."""
+
+    texts: list[str | None]
+    reasons: list[str | None]
+    notes: list | None = None
+
+
+class Editor(MapStage):
+    """Rewrites text (removes lines, redacts): `edit` returns `Edits` for the rows that have text.
+    The base writes the new text and the notes; a row whose edit leaves only whitespace, or that the
+    edit gives a reason, is dropped with its original text (what was judged, for the audit), unless
+    `dropped_text` is "edited" (a redaction must not reach the dropped files either)."""
+
+    annotation: ClassVar[str | None] = None  # key of the notes in `annotations`
+    no_text: ClassVar[str | None] = "no-text"  # reason for a record without text; None: kept as is
+    emptied_reason: ClassVar[str] = "no-text-left"  # reason when an edit leaves only whitespace
+    dropped_text: ClassVar[str] = "original"  # or "edited"
+
+    def edit(self, batch: pa.Table) -> Edits:
+        """Edits for `batch`, every row of which has text."""
+        raise NotImplementedError
+
+    def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        texts = batch.column("text").to_pylist()
+        missing = [t is None for t in texts]
+        if any(missing):
+            log.warning("%s: %d of %d records have no text (%s)", self.name, sum(missing), len(texts),
+                        "kept unchanged" if self.no_text is None else f"dropped as {self.no_text}")
+            with_text = batch.filter(pa.array([not m for m in missing]))
+        else:
+            with_text = batch
+        edits = self.edit(with_text) if with_text.num_rows else Edits([], [])
+        if len(edits.texts) != with_text.num_rows or len(edits.reasons) != with_text.num_rows:
+            raise ValueError(f"stage {self.name}: edits for {len(edits.texts)} of {with_text.num_rows} rows")
+        untouched = not any(edits.reasons) and all(t is None for t in edits.texts)
+        if untouched and not any(missing) and (edits.notes is None or all(n is None for n in edits.notes)):
+            return batch, DROPPED_SCHEMA.empty_table()  # nothing touched: the batch as it came
+        out, reasons, notes = list(texts), [], []
+        j = 0
+        for i, text in enumerate(texts):
+            if text is None:
+                reasons.append(self.no_text)
+                notes.append(None)
+                continue
+            new, reason = edits.texts[j], edits.reasons[j]
+            notes.append(edits.notes[j] if edits.notes is not None else None)
+            j += 1
+            if reason is None and new is not None and not new.strip():
+                reason = self.emptied_reason
+            if new is not None and (reason is None or self.dropped_text == "edited"):
+                out[i] = new
+            reasons.append(reason)
+        batch = with_column(batch, "text", out)
+        if self.annotation is not None and edits.notes is not None:
+            batch = merge_annotations(batch, self.annotation, notes)
+        return split_by_reason(batch, self.name, reasons)
+
+
 class SourceStage(Stage):
+    # columns the input may bring along beyond `writes` (read-documents: any of the contract's)
+    carries: ClassVar[tuple[str, ...]] = ()
+
     def read(self, paths: list[str]) -> "ray.data.Dataset":
         """Return the dataset of documents read from `paths`; drops go to a DropWriter."""
         raise NotImplementedError
 
 
 class GlobalStage(Stage):
-    """Two forms. Decide/apply: `decide(ds)` sees the stage's input restricted to its `reads`
+    """Two forms. Fit/apply: `fit(ds)` sees the stage's input restricted to its `reads`
     columns and writes its decision under `ctx.decision_dir`; `apply_stage()` returns the map stage
     (named like this stage, writing to its dropped/) that applies the decision document by
     document, or None when nothing changes (a stage that only trains models). Or `run(ds)` alone,
     returning the kept dataset (stages that must see whole documents together)."""
 
-    def decide(self, ds: "ray.data.Dataset") -> dict | None:
+    def fit(self, ds: "ray.data.Dataset") -> dict | None:
         """Write the decision under ctx.decision_dir; return facts for summary.json (or None)."""
         raise NotImplementedError
 
@@ -162,12 +275,12 @@ class GlobalStage(Stage):
         return False
 
     @classmethod
-    def decides(cls) -> bool:
-        return cls.decide is not GlobalStage.decide
+    def fits(cls) -> bool:
+        return cls.fit is not GlobalStage.fit
 
     def run(self, ds: "ray.data.Dataset") -> "ray.data.Dataset":
         """Return the kept dataset, for a stage that must see whole documents together (the
-        decide/apply form needs no `run`: the runner's `run_global` decides, then applies)."""
+        fit/apply form needs no `run`: the runner's `run_global` fits, then applies)."""
         raise NotImplementedError
 
 
@@ -251,7 +364,7 @@ class FusedMapUDF:
         self.stages = []
         for stage_cls, config, ctx in specs:
             stage = stage_cls(config, ctx)
-            stage.setup()
+            stage.ensure_setup()
             self.stages.append((stage, DropWriter(ctx.dropped_dir)))
 
     def close(self) -> None:
@@ -279,7 +392,7 @@ class MapStageUDF(FusedMapUDF):
 
 def run_map_stage_local(stage: MapStage, table: pa.Table, batch_size: int = 256) -> tuple[pa.Table, pa.Table]:
     """Run a map stage in this process over a table (tests, small CLI inputs, benchmarks)."""
-    stage.setup()
+    stage.ensure_setup()
     table = conform(table)
     kept_parts, dropped_parts = [], []
     for start in range(0, max(table.num_rows, 1), batch_size):

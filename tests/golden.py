@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.schema import documents_from_rows
-from pipeline.stage import MapStage, run_map_stage_local
+from pipeline.schema import DOCUMENT_COLUMNS, conform, documents_from_rows
+from pipeline.stage import Annotator, MapStage, run_map_stage_local
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 
@@ -25,8 +25,33 @@ def _jsonable(v):
     return v
 
 
+def undeclared_changes(stage: MapStage, given, kept, dropped) -> list[str]:
+    """What a stage did beyond its kind and its `writes`, as "id: column" (or what went wrong with
+    the records): every record comes out once, kept or dropped (a dropped one may lose its raw
+    html); an Annotator drops nothing."""
+    before = {r["id"]: r for r in conform(given).to_pylist()}
+    problems, seen = [], []
+    if isinstance(stage, Annotator) and dropped.num_rows:
+        problems.append(f"annotator {stage.name} dropped {dropped.num_rows} records")
+    for table, was_dropped in ((kept, False), (dropped, True)):
+        for r in table.to_pylist():
+            seen.append(r["id"])
+            old = before.get(r["id"])
+            if old is None:
+                problems.append(f"{r['id']}: not in the input")
+                continue
+            problems += [f"{r['id']}: {c}" for c in DOCUMENT_COLUMNS
+                         if c not in stage.writes and not (was_dropped and c == "html") and r[c] != old[c]]
+    if sorted(seen) != sorted(before):
+        problems.append(f"records in {len(before)}, out {len(seen)} ({len(set(seen))} distinct)")
+    return problems
+
+
 def golden_outcome(stage: MapStage, rows: list[dict]) -> list[dict]:
-    kept, dropped = run_map_stage_local(stage, documents_from_rows(rows))
+    given = documents_from_rows(rows)
+    kept, dropped = run_map_stage_local(stage, given)
+    problems = undeclared_changes(stage, given, kept, dropped)
+    assert not problems, f"stage {stage.name} changed what it does not declare: {problems[:10]}"
     written = [c for c in stage.writes if c != "html"]
     out = {}
     for r in kept.to_pylist():

@@ -7,13 +7,14 @@ import os
 import pyarrow as pa
 from pydantic import Field
 
-from pipeline.schema import documents_from_rows, to_dropped
+from pipeline.schema import DOCUMENT_COLUMNS, documents_from_rows, to_dropped
 from pipeline.stage import DropWriter, Filter, GlobalStage, SinkStage, SourceStage, StageConfig
 
 
 class JsonlSource(SourceStage):
     name = "t-source"
     writes = ("id", "text")
+    carries = DOCUMENT_COLUMNS  # each jsonl row may hold any contract column
 
     def read(self, paths):
         import ray.data

@@ -121,7 +121,7 @@ def test_overlapping_warcs_keep_each_record_once(tmp_path, ray_local):
     before = {f: open(f, "rb").read() for f in source_dropped}
     stage = DedupRecords(DedupRecords.Config(), RunContext(output_dir=out, stage_dir=os.path.join(out, "stages", "01-dedup-records")))
     ds = stage_io.read_kept_files(stage_io.parquet_files(os.path.join(out, "stages", "00-read-warc", "kept")), list(stage.reads))
-    assert stage.decide(ds) == {"duplicate_records": stage_facts["duplicate_records"], "renamed_drops": 0}
+    assert stage.fit(ds) == {"duplicate_records": stage_facts["duplicate_records"], "renamed_drops": 0}
     assert {f: open(f, "rb").read() for f in source_dropped} == before
 
 

@@ -73,7 +73,7 @@ def test_measured_rates_exact_cuts_and_reasons(ray_local, tmp_path):
 def test_facts_say_what_was_measured_and_kept(ray_local, tmp_path):
     stage = DownsampleTopics(DownsampleTopics.Config(max_ratio=1.5, min_documents=10),
                              RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "f"), seed=3))
-    facts = stage.decide(_dataset_again(_rows()))
+    facts = stage.fit(_dataset_again(_rows()))
     ent = facts["topics"]["entertainment"]
     assert (ent["documents"], ent["share"], ent["target_share"], ent["rate"], ent["kept"]) == (500, 0.5, 0.25, 0.6, 300)
     assert ent["kept_share"] == 0.375 and facts["would_drop"] == 200 and facts["documents"] == 1000
@@ -89,7 +89,7 @@ def _dataset_again(rows):
 def test_too_few_documents_and_hand_rates(ray_local, tmp_path):
     kept, dropped, stage = _run(tmp_path, _rows(), name="few", min_documents=5000)
     assert not dropped and len(kept) == len(_rows())
-    facts = stage.decide(_dataset_again(_rows()))
+    facts = stage.fit(_dataset_again(_rows()))
     assert "min_documents" in facts["not_measured"] and stage.applies_nothing(facts)
     # a hand-set rate still applies (0: the whole topic), measured or not
     kept, dropped, _ = _run(tmp_path, _rows(), name="hand", min_documents=5000, keep_rates={"sports": 0.0})

@@ -52,7 +52,7 @@ def _run(tmp_path, rows, name="qt", blocks=3, **config):
     kept = run_global(stage, _dataset(rows, blocks)).take_all()
     dropped_dir = tmp_path / name / "dropped"
     dropped = pq.read_table(dropped_dir).to_pylist() if dropped_dir.exists() else []
-    facts = stage.decide(_dataset(rows, blocks))  # the same facts again: deterministic
+    facts = stage.fit(_dataset(rows, blocks))  # the same facts again: deterministic
     return kept, dropped, facts
 
 
@@ -99,7 +99,7 @@ def test_pooled_groups_and_exemption_off(ray_local, tmp_path):
 def test_nothing_to_drop_applies_nothing(ray_local, tmp_path):
     stage = QualityThreshold(QualityThreshold.Config(percentile=0),
                              RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "z"), seed=1))
-    facts = stage.decide(_dataset(_rows()))
+    facts = stage.fit(_dataset(_rows()))
     assert facts["would_drop"] == 0 and stage.applies_nothing(facts)
 
 
@@ -139,7 +139,7 @@ def test_golden(ray_local, tmp_path, regen_golden):
     rows = [_json.loads(line) for line in (Path(__file__).parent / "golden" / "quality-threshold" / "input.jsonl").read_text().splitlines()]
     stage = QualityThreshold(QualityThreshold.Config(percentile=25),
                              RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "g"), seed=1))
-    stage.decide(_dataset(rows))
+    stage.fit(_dataset(rows))
     got = check_golden(stage.apply_stage(), "quality-threshold", regen_golden)
     assert {g["decision"] for g in got} == {"kept", "dropped"}
 

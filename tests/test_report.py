@@ -351,7 +351,7 @@ def _models_run(tmp_path):
     (tmp_path / "trained-scorers.json").write_text(json.dumps(pointer))
     qt = QualityThreshold(QualityThreshold.Config(percentile=20),
                           RunContext(output_dir=str(tmp_path), stage_dir=str(dirs["quality-threshold"]), seed=5))
-    qt_facts = qt.decide(ray.data.from_arrow(documents_from_rows(docs)))
+    qt_facts = qt.fit(ray.data.from_arrow(documents_from_rows(docs)))
     buckets = [{"id": d["id"], "bucket": b, "annotations": json.dumps({"bucket": r})} for d, (b, r) in zip(docs, [
         ("code", "code_score>=0.7"), ("general", "below-thresholds"), ("multilingual", "language:de"), ("multilingual", "language:fr")] * 50)]
     (dirs["assign-bucket"] / "kept").mkdir(parents=True)

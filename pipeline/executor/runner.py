@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from pipeline import stage_io, storage
 from pipeline.assets import default_cache_dir  # noqa: F401  (callers import it from here too)
+from pipeline.columns import check_reads
 from pipeline.config import PipelineConfig
 from pipeline.executor.console import PassProgress
 from pipeline.executor.hosts import HostPool
@@ -59,7 +60,7 @@ class StageOutcome:
 
 @dataclass
 class Step:
-    """One step of the plan: kind "pass" | "decide" | "whole" | "sink", with its (index, stage,
+    """One step of the plan: kind "pass" | "fit" | "whole" | "sink", with its (index, stage,
     fingerprint) items (a pass has several)."""
 
     kind: str
@@ -124,11 +125,11 @@ def run_pass_units(pool: HostPool, spec: PassSpec, stages: list[Stage], pending:
 
 
 def run_global(stage: GlobalStage, ds):
-    """A global stage over a whole Ray Dataset (`curate <stage>`, tests, benches): decide, then
+    """A global stage over a whole Ray Dataset (`curate <stage>`, tests, benches): fit, then
     apply the decision with its map stage; or the stage's own `run`."""
-    if not stage.decides():
+    if not stage.fits():
         return stage.run(ds)
-    stage.decide(ds)
+    stage.fit(ds)
     apply = stage.apply_stage()
     return ds if apply is None else map_stage(ds, apply)
 
@@ -274,8 +275,10 @@ class Runner:
         fuse = self.config.run.fuse_map_stages
         steps: list[Step] = []
         open_pass: Step | None = None
-        for index, name in enumerate(self.config.pipeline):
-            stage = stage_class(name)(self.config.stage_config(name), self.context(self.stage_dir(index, name)))
+        stages = [stage_class(name)(self.config.stage_config(name), self.context(self.stage_dir(index, name)))
+                  for index, name in enumerate(self.config.pipeline)]
+        check_reads(stages, self.config.source)  # a stage before the writer of a column it reads: stop now
+        for index, (name, stage) in enumerate(zip(self.config.pipeline, stages)):
             fp = fingerprint(fp, name, stage.config.model_dump(mode="json"))
             item = (index, stage, fp)
             if isinstance(stage, MapStage) and open_pass is not None and fuse:
@@ -285,8 +288,8 @@ class Runner:
             if is_source_by_units(stage) or isinstance(stage, MapStage):
                 open_pass = Step("pass", [item])
                 steps.append(open_pass)
-            elif isinstance(stage, GlobalStage) and stage.decides():
-                steps.append(Step("decide", [item]))
+            elif isinstance(stage, GlobalStage) and stage.fits():
+                steps.append(Step("fit", [item]))
                 apply = stage.apply_stage()
                 if apply is not None:  # same folder and fingerprint: its marker is the stage's
                     open_pass = Step("pass", [(index, apply, fp)])
@@ -309,14 +312,14 @@ class Runner:
         storage.makedirs(self.output_dir)
         self.outcomes: dict[int, StageOutcome] = {}
         self.decided: dict[int, dict] = {}  # index -> decide seconds and facts
-        self.deciders: dict[int, GlobalStage] = {}  # index -> the global stage that decided
+        self.fitted: dict[int, GlobalStage] = {}  # index -> the global stage that fitted
         self.rows_in: int | None = None
         self.inputs: list[str] | None = None  # the kept files of the last pass
 
     def run_step(self, step: Step) -> None:
         if step.kind != "pass":  # the hosts' reservations go back: this step's Ray tasks need the CPUs
             self.pool.shutdown()
-        {"pass": self._pass, "decide": self._decide, "whole": self._whole, "sink": self._whole}[step.kind](step)
+        {"pass": self._pass, "fit": self._fit, "whole": self._whole, "sink": self._whole}[step.kind](step)
 
     def end(self) -> None:
         self.pool.shutdown()
@@ -349,14 +352,14 @@ class Runner:
 
     def _pass(self, step: Step) -> None:
         index = step.items[0][0]
-        decider = self.deciders.get(index)
-        if decider is not None and decider.applies_nothing(self.decided[index].get("facts") or {}):
+        fitted = self.fitted.get(index)
+        if fitted is not None and fitted.applies_nothing(self.decided[index].get("facts") or {}):
             # an empty decision (no duplicate records, say): its apply stage passes every document
             # on, so it does not cost a pass of its own
             head = Step("pass", step.items[:1])
             done = self._complete(head)
             if done is None:
-                log.info("stage %02d %s: nothing to apply", index, decider.name)
+                log.info("stage %02d %s: nothing to apply", index, fitted.name)
             self._record(head, done or [self._unchanged(self.decided[index])], skipped=done is not None)
             step = Step("pass", step.items[1:])
             if not step.items:
@@ -396,22 +399,22 @@ class Runner:
             marker["decide_seconds"] = decided["seconds"]
             marker["facts"] = decided.get("facts") or {}
 
-    def _decide(self, step: Step) -> None:
+    def _fit(self, step: Step) -> None:
         index, stage, fp = step.items[0]
-        self.deciders[index] = stage
+        self.fitted[index] = stage
         marker = stage_io.read_marker(stage.ctx.stage_dir)
         decided = _read_decided(stage)
         if self.resume and ((marker and marker.get("fingerprint") == fp) or (decided and decided.get("fingerprint") == fp)):
-            log.info("stage %02d %s: decided in an earlier run, skipped", index, stage.name)
+            log.info("stage %02d %s: fitted in an earlier run, skipped", index, stage.name)
             self.decided[index] = decided or {"seconds": 0.0, "facts": {}}
             if stage.apply_stage() is None:
                 self._record(step, [marker or self._unchanged(decided)], skipped=True)
             return
-        log.info("stage %02d %s: deciding", index, stage.name)
+        log.info("stage %02d %s: fitting", index, stage.name)
         t0 = time.perf_counter()
         stage_io.reset_dir(stage.ctx.stage_dir)
         columns = list(dict.fromkeys(("id", *stage.reads)))
-        facts = stage.decide(stage_io.read_kept_files(self.inputs or [], columns)) or {}
+        facts = stage.fit(stage_io.read_kept_files(self.inputs or [], columns)) or {}
         decided = {"fingerprint": fp, "seconds": round(time.perf_counter() - t0, 3), "facts": facts}
         stage_io.write_json_atomic(storage.join(stage.ctx.decision_dir, DECIDED), decided)
         self.decided[index] = decided

@@ -138,7 +138,7 @@ class UnitWork:
         if spec.source is not None:
             cls, config, ctx = spec.source
             self.source = cls(config, ctx)
-            self.source.setup()
+            self.source.ensure_setup()
         self.fused = FusedMapUDF(list(spec.maps)) if spec.maps else None
 
     def close(self) -> None:

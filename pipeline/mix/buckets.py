@@ -63,6 +63,10 @@ class AssignBucket(Annotator):
     resources = Resources(num_cpus=1)
     Config = AssignBucketConfig
 
+    def needs(self) -> tuple[str, ...]:
+        c = self.config
+        return tuple(dict.fromkeys(("language", *(x if x in SCORE_COLUMNS else "annotations" for x in (c.code_column, c.reasoning_column)))))
+
     def annotate(self, batch: pa.Table) -> pa.Table:
         c = self.config
         languages = batch.column("language").to_pylist()

@@ -205,7 +205,13 @@ class Mix(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = MixConfig
 
-    def decide(self, ds) -> dict:
+    def needs(self) -> tuple[str | tuple[str, ...], ...]:
+        # an anneal bucket's documents are ranked by the first of its columns with a value
+        a = self.config.anneal
+        anneal = {(c,) if isinstance(c, str) else tuple(c) for c in a.columns.values()} if a.top_fraction > 0 else set()
+        return ("id", "bucket", "token_count", *sorted(anneal))
+
+    def fit(self, ds) -> dict:
         c = self.config
         seed = self.ctx.seed
         buckets = sorted(c.targets)
@@ -300,6 +306,4 @@ class MixApply(MapStage):
                                 {b: Cut(*x) for b, x in d["anneal_cuts"].items()}, self.name)
 
     def process(self, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if not hasattr(self, "_apply"):
-            self.setup()
         return self._apply(batch)

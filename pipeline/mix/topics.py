@@ -116,7 +116,7 @@ class DownsampleTopics(GlobalStage):
     resources = Resources(num_cpus=1)
     Config = DownsampleTopicsConfig
 
-    def decide(self, ds) -> dict:
+    def fit(self, ds) -> dict:
         c = self.config
         seed = self.ctx.seed
         keyed = ds.map_batches(_TopicKeys(seed, c.buckets), batch_format="pyarrow").materialize()
@@ -162,10 +162,11 @@ class DownsampleTopicsApply(Filter):
 
     name, reads, resources, Config = DownsampleTopics.name, DownsampleTopics.reads, DownsampleTopics.resources, DownsampleTopicsConfig
 
+    def setup(self) -> None:
+        meta = read_meta(self.ctx.decision_dir)
+        self._seed, self._cuts = meta["seed"], {t: Cut(*x) for t, x in meta["cuts"].items()}
+
     def decide(self, batch: pa.Table) -> list[str | None]:
-        if not hasattr(self, "_cuts"):
-            meta = read_meta(self.ctx.decision_dir)
-            self._seed, self._cuts = meta["seed"], {t: Cut(*x) for t, x in meta["cuts"].items()}
         reasons: list[str | None] = [None] * batch.num_rows
         if not self._cuts:
             return reasons

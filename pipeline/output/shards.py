@@ -292,6 +292,11 @@ class WriteShards(SinkStage):
     resources = Resources(num_cpus=1)
     Config = ShardConfig
 
+    def needs(self) -> tuple[str, ...]:
+        # the rest may be unwritten: no bucket goes to shards/ itself, no repeats is one copy,
+        # no language or topic counts as none in the mix report
+        return ("id", "tokens", "token_count")
+
     def write(self, ds) -> dict[str, Any]:
         from pipeline.output.llama3_tokenizer import load_spec
         from pipeline.output.megatron import optimal_dtype

@@ -57,8 +57,6 @@ class Tokenize(Annotator):
         return self.annotate(batch), DROPPED_SCHEMA.empty_table()
 
     def annotate(self, batch: pa.Table) -> pa.Table:
-        if not hasattr(self, "encoder"):
-            self.setup()
         texts = batch.column("text").to_pylist()
         if self.encoder.encode_batch_arrow is not None:  # gigatoken: straight to Arrow, same ids
             tokens = self.encoder.encode_batch_arrow(texts, self.encoder.eot_id if self.config.append_eos else None)

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from pipeline import storage
 from pipeline.sources.inputs import SourceUnavailable, coerce_documents, is_warc, is_wet, open_input
-from pipeline.schema import DOCUMENT_SCHEMA, documents_from_rows, to_dropped
+from pipeline.schema import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA, documents_from_rows, to_dropped
 from pipeline.stage import DropWriter, Resources, SourceStage, StageConfig
 
 log = logging.getLogger(__name__)
@@ -353,6 +353,7 @@ class ReadDocuments(SourceStage):
     name = STAGE
     reads = ()
     writes = ("id", "text", "source_file", "source_offset")
+    carries = DOCUMENT_COLUMNS  # the files may hold any contract column (kept/ files of an earlier run)
     resources = Resources(num_cpus=1)
     Config = ReadDocumentsConfig
 
