@@ -7,7 +7,7 @@ forms batches by block, which depends on the cluster). Padding to the longest te
 changes the shapes and so the kernels' summation order in the last bits; here every forward pass
 has a fixed shape: texts are bucketed by token length (multiples of `_LENGTH_STEP`) and each
 pass holds exactly `batch_size` rows (filled with empty texts), so each row's result is the same
-bits whatever its neighbours (checked in tests/test_dedup_semantic.py).
+bits whatever its neighbours (checked in tests/dedup/test_dedup_semantic.py).
 """
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ class DirtyWordsConfig(StageConfig):
     # its own install (a path taken on the driver may not exist on another node)
     lists_dir: str | None = None
     # drop when at least this many entries occur ... (C4: 1; 3 keeps pages that mention one or two
-    # such words in passing: measured on weborganizer-topics, see tests/test_dirty_words.py)
+    # such words in passing: measured on weborganizer-topics, see tests/filters/test_dirty_words.py)
     min_count: int = Field(3, ge=1)
     # ... and they make at least this share of the words (characters for substring languages);
     # 1%: on weborganizer topics (8,712 pages) 0.5% dropped 3.5% of Crime & Law and 3.0% of Health

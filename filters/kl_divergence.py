@@ -34,7 +34,7 @@ class KlDivergenceConfig(StageConfig):
     # nats; bench/kl_divergence.py on the shared real text, documents of >= 200 tokens: WikiText-2
     # articles 3.2-4.8, ccNet 2.1-5.7, mixed-language CC WET median 3.5, 99th pct 5.6 (the top is
     # non-English pages against an English-heavy reference: hence `languages`); base64 and hex
-    # dumps score 7+ (tests/test_kl_divergence.py). Provisional: re-measure on English-only input.
+    # dumps score 7+ (tests/filters/test_kl_divergence.py). Provisional: re-measure on English-only input.
     threshold: float = Field(5.0, gt=0)
     # documents shorter than this many tokens are kept unscored: a short text's own distribution is
     # sparse, its KL grows as its length falls (median 6.1 under 50 tokens, 4.5 at 50-200, 3.0

@@ -4,7 +4,7 @@ in linear time, then keeps those a checksum or range rule confirms.
 Linear time: every repetition is bounded or possessive (`++`, `{m,n}+`, Python >= 3.11), classes
 that follow each other do not overlap (so the engine has one way to split a run), and every
 pattern starts with a look-behind that forbids starting inside a word or number, so a long run of
-digits, dots or letters offers one start, not one per character. tests/test_pii.py times each
+digits, dots or letters offers one start, not one per character. tests/filters/test_pii.py times each
 pattern on adversarial input against normal text.
 """
 from __future__ import annotations

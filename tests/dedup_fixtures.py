@@ -23,7 +23,7 @@ def edit(words: list[str], positions, seed: int) -> list[str]:
 def sort_shuffle(monkeypatch, ray_local):
     """Ray with sort shuffles for this test. Ray's default hash shuffle costs seconds of fixed
     overhead per shuffle on the shared 2-core test box (sort: ~0.1 s), and a dedup run has 5+
-    shuffles; grouping is the same either way (tests/test_dedup_url.py and the `slow` MinHash
+    shuffles; grouping is the same either way (tests/dedup/test_dedup_url.py and the `slow` MinHash
     test run the hash path)."""
     from ray.data import DataContext
     from ray.data.context import ShuffleStrategy

@@ -2,7 +2,7 @@
 real documentation: a tutorial with examples and a doctest session, a C API reference, a LaTeX
 derivation, a computer-algebra session), and boilerplate of those domains (a docs navigation
 sidebar, a copy-paste spam page, a function index, a heading stub). tests/golden/*/input.jsonl hold
-them as records (`dom-*` ids); tests/test_domain_rules.py says what each filter must do with them."""
+them as records (`dom-*` ids); tests/filters/test_domain_rules.py says what each filter must do with them."""
 from __future__ import annotations
 
 import json

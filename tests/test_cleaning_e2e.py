@@ -7,8 +7,8 @@ from pipeline import registry
 from pipeline.report.build import build_report
 from tests.dedup_fixtures import sort_shuffle  # noqa: F401 (fixture)
 from tests.spine_stages import SPINE_STAGES
-from tests.test_decontaminate import HUMANEVAL, humaneval  # noqa: F401 (fixture)
-from tests.test_dedup_semantic import PAGES, run_pipeline
+from tests.filters.test_decontaminate import HUMANEVAL, humaneval  # noqa: F401 (fixture)
+from tests.dedup.test_dedup_semantic import PAGES, run_pipeline
 
 
 @pytest.mark.ray

@@ -17,8 +17,8 @@ from tests.golden import GOLDEN_DIR, check_golden
 ROOT = Path(__file__).resolve().parent.parent
 # folders whose stage needs more than its defaults: their own tests check them
 CUSTOM = {
-    "url-safety": "a blocklist written by the test (tests/test_url_safety.py)",
-    "decontaminate": "pages built from HumanEval at test time (tests/test_decontaminate.py)",
+    "url-safety": "a blocklist written by the test (tests/filters/test_url_safety.py)",
+    "decontaminate": "pages built from HumanEval at test time (tests/filters/test_decontaminate.py)",
 }
 # map stages without a golden folder yet: each needs a model or artifact to be meaningful. The
 # test fails when one gains a folder (take it off) or when a new map stage has none.

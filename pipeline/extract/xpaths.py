@@ -14,7 +14,7 @@ they read. XPath semantics kept exactly:
 
 A rule replaces trafilatura's expression only when the expression's source text is exactly the one
 the rule was written for (trafilatura 2.3.x); any other version keeps its own XPath (logged).
-tests/test_extract_xpaths.py runs both on every page of the extraction benchmark and the shared
+tests/pipeline/extract/test_extract_xpaths.py runs both on every page of the extraction benchmark and the shared
 WARC files, at every call trafilatura makes during extraction, and requires identical node lists.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Ids are those of HF `tokenizers` with the Llama 3 tokenizer.json, `encode(text,
 add_special_tokens=False)`; the default backend computes them with gigatoken (tiktoken when it is not
-installed; both many times faster, identical ids: see bench/tokenizer.py and tests/test_tokenize.py). How special-token strings typed
+installed; both many times faster, identical ids: see bench/tokenizer.py and tests/pipeline/output/test_tokenize.py). How special-token strings typed
 inside a document are treated is `special_tokens_in_text` (see pipeline/output/llama3_tokenizer.py).
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 run of the same config:
 - a killed driver: `curate run` is SIGKILLed once the source pass (read-warc + url-safety, one
   unit per input file) has committed some of its units; the rerun into the same folder skips the committed units (their
-  files untouched) and finishes (tests/test_resume_units.py does the same for a map pass, in
+  files untouched) and finishes (tests/pipeline/executor/test_resume_units.py does the same for a map pass, in
   process);
 - a killed worker: a stage host (the Ray actor running a map pass's units) is SIGKILLed; Ray
   restarts it, the unit is redone, and the run completes."""

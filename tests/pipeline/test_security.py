@@ -18,7 +18,7 @@ from tests.make_bad_inputs import (
     PROSE, SECRET, brotli_bomb, gz, http_response, response_record, uid, zeros_compressed, _chunked,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- Ray's dashboard

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 from pipeline import registry
 from pipeline.columns import unwritten_reads
 from pipeline.config import ConfigError, load_config, validate
-from pipeline.runner import Runner
+from pipeline.executor.runner import Runner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "configs").glob("*.yaml"))
 
 

@@ -225,7 +225,7 @@ def test_report_without_ray_is_the_same(run, tmp_path):
     moved = tmp_path / "copy"
     shutil.copytree(run["out"], moved)
     os.remove(moved / "report.html")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(Path(__file__).resolve().parents[3])
     done = subprocess.run([sys.executable, "-m", "pipeline.report", str(moved)], cwd=root, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

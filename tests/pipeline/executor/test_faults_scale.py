@@ -40,7 +40,7 @@ def corpus(s3_server, tmp_path_factory):
 
 def start(config: str, input_glob: str, out: str, log: Path, env: dict) -> subprocess.Popen:
     cmd = curate_cmd(config, out) + ["--input", input_glob]
-    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent,
+    return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[3],
                             env=curate_env(env), start_new_session=True)
 
 
@@ -107,7 +107,7 @@ def test_denied_access_stops_with_the_location_named(s3_server, corpus, tmp_path
     env = {**s3_server.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
     t0 = time.time()
     r = subprocess.run(curate_cmd(corpus["config"], f"{corpus['uri']}/denied") + ["--input", f"{corpus['uri']}/in/*.warc.gz"],
-                       capture_output=True, text=True, cwd=Path(__file__).parent.parent, env=curate_env(env), timeout=600)
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3], env=curate_env(env), timeout=600)
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{corpus['uri']}/in" in r.stderr and "not-the-secret" not in r.stdout + r.stderr
     assert time.time() - t0 < 60

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.mix.calibrate import Page, assign, bucket_pr, calibrate, choose_threshold, is_held_out, precision_recall, reliability
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_choose_threshold_highest_recall_at_precision():

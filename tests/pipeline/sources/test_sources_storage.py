@@ -15,7 +15,7 @@ from pipeline.sources.inputs import expand_inputs
 from pipeline.stage import RunContext
 from pipeline.sources.warc import iter_warc
 from tests.fault_tools import split_demo
-from tests.test_outputs_s3 import s3  # noqa: F401 - the fixture: the s3_server's AWS_* set, fresh clients
+from tests.pipeline.output.test_outputs_s3 import s3  # noqa: F401 - the fixture: the s3_server's AWS_* set, fresh clients
 
 
 def without_source(rows):

@@ -24,7 +24,7 @@ from tests.conftest import SHARED_DATA
 from tests.fault_tools import curate_env
 from tests.ray_cluster import LocalCluster, can_isolate, free_port, ray_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = str(ROOT / "configs" / "commoncrawl.yaml")
 RAY = str(Path(sys.executable).parent / "ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 RAY = str(Path(sys.executable).parent / "ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.registry import STAGES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CURATE = [sys.executable, "-m", "pipeline.cli"]
 
 

@@ -23,7 +23,7 @@ from pipeline.schema import with_column
 from pipeline.stage import Annotator
 from tests.e2e_checks import SHARED_WARC_JUDGE, ledger, run_pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 SCORER = "t-synthetic-scores"
 # assign-bucket on the stand-in scorers' columns, not on the shipped config's choice
@@ -54,7 +54,7 @@ def write_config(folder: Path) -> str:
         "extends": str(ROOT / "configs" / "demo.yaml"),
         "input": {"paths": [str(ROOT / "demo" / "sample.warc.gz")]},
         "pipeline": steps,
-        # the mix alone: no quality filtering, buckets from the stand-in scores (tests/test_mix_demo.py
+        # the mix alone: no quality filtering, buckets from the stand-in scores (tests/pipeline/mix/test_mix_demo.py
         # runs the demo as it ships)
         "stages": {"shard": {"max_tokens_per_shard": 2000}, "downsample-topics": {"keep_rates": {"entertainment": 0.0}},
                    "quality-threshold": {"percentile": 0}, "assign-bucket": STAND_IN_BUCKETS},
@@ -66,7 +66,7 @@ def write_config(folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def scorer_registered():
-    registry.STAGES[SCORER] = "tests.test_mix_e2e:SyntheticScores"
+    registry.STAGES[SCORER] = "tests.pipeline.mix.test_mix_e2e:SyntheticScores"
     yield
     registry.STAGES.pop(SCORER, None)
 
@@ -191,7 +191,7 @@ def test_shared_warcs_mix_within_one_point(shared_data, tmp_path, ray_local):
     warcs = sorted(glob.glob(str(shared_data / "warc" / "*.warc.gz")))
     if not warcs:
         pytest.skip("no WARC files in ../shared/data/warc")
-    registry.STAGES["t-hashed-scores"] = "tests.test_mix_e2e:HashedScores"
+    registry.STAGES["t-hashed-scores"] = "tests.pipeline.mix.test_mix_e2e:HashedScores"
     try:
         base = load_config(ROOT / "configs" / "commoncrawl.yaml")
         steps = list(base.pipeline)

@@ -1,6 +1,6 @@
 """train-scorers plumbing: a seeded sample that does not depend on how the data is split into
 blocks, judge labels turned into artifacts (trained once per version), untrainable scorers
-recorded as null. The judge here is a tiny in-test stand-in; tests/test_scorers_e2e.py runs the
+recorded as null. The judge here is a tiny in-test stand-in; tests/classifiers/test_scorers_e2e.py runs the
 real one."""
 import json
 import os

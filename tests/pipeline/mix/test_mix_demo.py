@@ -1,7 +1,7 @@
 """The demo as it ships (configs/demo.yaml, its trained scorers, assign-bucket's calibrated
 thresholds, the quality decision): all four buckets and the annealing set are filled, the demo's
 code and math pages land in their buckets, and quality filtering drops by score with its reason
-in the ledger. No stand-in scores (tests/test_mix_e2e.py uses URL-based ones to test the mix
+in the ledger. No stand-in scores (tests/pipeline/mix/test_mix_e2e.py uses URL-based ones to test the mix
 itself)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from pipeline.report.build import write_report
 from tests.e2e_checks import ledger, run_pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 DOMAIN_PAGES = {"code-python-comprehensions": "code", "math-pythagoras-images": "math_reasoning",
                 "math-quadratic-mathml": "math_reasoning"}

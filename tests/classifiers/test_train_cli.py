@@ -10,7 +10,7 @@ from pathlib import Path
 from classifiers.judge import JudgeScore, write_labels
 from tests.scorer_fixtures import doc, write_jsonl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CURATE = [sys.executable, "-m", "pipeline.cli"]
 FAST = ["--set", "fasttext.dim=16", "--set", "fasttext.epoch=10", "--set", "fasttext.min_count=1", "--set", "linear.encoder=false"]
 
@@ -106,7 +106,7 @@ def test_scorer_stages_score_with_shipped_defaults(tmp_path):
     """A fresh install scores with no training run: `curate code-score|reasoning-score|quality-fasttext`
     fall back to the shipped defaults and say so; topic (no default: test-use-only labels) stays null."""
     from classifiers import default_artifacts
-    from tests.test_teachers import CODE_PAGE, MATH_PAGE, PROSE_PAGE
+    from tests.classifiers.test_teachers import CODE_PAGE, MATH_PAGE, PROSE_PAGE
 
     rows = [{"id": "code", "text": CODE_PAGE}, {"id": "math", "text": MATH_PAGE}, {"id": "prose", "text": PROSE_PAGE}]
     write_jsonl(tmp_path / "docs.jsonl", rows)

@@ -136,7 +136,7 @@ def test_golden(ray_local, tmp_path, regen_golden):
     import json as _json
     from pathlib import Path
 
-    rows = [_json.loads(line) for line in (Path(__file__).parent / "golden" / "quality-threshold" / "input.jsonl").read_text().splitlines()]
+    rows = [_json.loads(line) for line in (Path(__file__).resolve().parents[1] / "golden" / "quality-threshold" / "input.jsonl").read_text().splitlines()]
     stage = QualityThreshold(QualityThreshold.Config(percentile=25),
                              RunContext(output_dir=str(tmp_path), stage_dir=str(tmp_path / "g"), seed=1))
     stage.fit(_dataset(rows))
@@ -165,7 +165,7 @@ def test_a_new_percentile_does_not_rescore(ray_local, tmp_path):
     src.write_text("".join(json.dumps({"id": f"p{i:02d}", "text": "x" * i, "language": "en"}) + "\n" for i in range(1, 41)))
     out = tmp_path / "out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(registry.STAGES, CountingScorer.name, "tests.test_quality_threshold:CountingScorer")
+        mp.setitem(registry.STAGES, CountingScorer.name, "tests.filters.test_quality_threshold:CountingScorer")
 
         def run(percentile):
             cfg = validate({"input": {"paths": [str(src)]}, "pipeline": ["read-documents", CountingScorer.name, "quality-threshold"],

@@ -11,10 +11,10 @@ import pytest
 
 from tests.e2e_checks import run_pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # the real judge costs ~4 CPU-seconds per document and task on CPU (bench/scorers.py)
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(2400)]
-# code-score and reasoning-score are the same machinery as quality-fasttext (tests/test_scorers.py);
+# code-score and reasoning-score are the same machinery as quality-fasttext (tests/classifiers/test_scorers.py);
 # two judge tasks keep the real judge's CPU time in bounds
 SCORERS = {"quality-fasttext": "quality_fasttext", "topic": "topic"}
 
@@ -33,7 +33,7 @@ def _config(tmp_path) -> str:
         f"    scorers: [{', '.join(SCORERS)}]\n"
         "    sample_size: 24\n"       # a seeded half of the demo pages that survive langid
         "    judge: {device: cpu, max_chars: 500}\n"  # ~1 CPU s per label instead of ~9 at 3,000
-        # the judge's labels alone (the teachers beside it: tests/test_teachers.py)
+        # the judge's labels alone (the teachers beside it: tests/classifiers/test_teachers.py)
         "    teachers: {weborganizer: null, references: [], rule_drops: false}\n"
 
         # the 135M judge scores most pages 0-1: quality trains on its ranking, as the demo does

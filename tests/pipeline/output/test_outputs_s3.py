@@ -11,7 +11,7 @@ import pytest
 from pipeline import storage
 from pipeline.output.megatron import MegatronReader
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.ray
 

@@ -13,7 +13,7 @@ import pytest
 from pipeline.assets import datatrove_assets_dir
 from pipeline.sources.warc import iter_warc
 
-DEMO = Path(__file__).resolve().parent.parent / "demo"
+DEMO = Path(__file__).resolve().parents[3] / "demo"
 
 
 @pytest.fixture(scope="module")
