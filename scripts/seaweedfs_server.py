@@ -16,6 +16,7 @@ import argparse
 import glob
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -39,11 +40,30 @@ def weed_binary() -> str | None:
     return str(here) if here.exists() else shutil.which("weed")
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
+def _ephemeral_low() -> int:
     try:
-        for s in socks:  # held open together, so no two are the same
-            s.bind(("127.0.0.1", 0))
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports between Ray's worker ports (10002-19999) and the kernel's ephemeral
+    range: `restart()` binds the same ports again, and a port from the ephemeral range can meanwhile
+    become the source port of any outgoing connection (seen with two test workers: "bind: address
+    already in use" on restart)."""
+    rng, low = random.SystemRandom(), 20000
+    high = max(low + 1000, _ephemeral_low()) - 1
+    socks: list[socket.socket] = []
+    try:
+        while len(socks) < n:  # held open together, so no two are the same
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", rng.randint(low, high)))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:

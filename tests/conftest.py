@@ -68,6 +68,12 @@ LONG_MODULES = (
 )
 
 
+def pytest_configure(config):
+    # xdist's loadfile would otherwise hand out the files with the most tests first, not the longest
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONG_MODULES)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order otherwise
