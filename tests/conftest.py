@@ -59,8 +59,10 @@ def s3_server(tmp_path_factory):
         yield server
 
 
-# The longest modules (seconds, measured on a 2-core machine), so that `pytest -n 2 --dist loadfile`
-# starts them first and the two workers finish together instead of one waiting on a late long module.
+# The longest modules (measured on a 2-core machine), collected first: with pytest-xdist
+# (`-n N --dist loadfile`, where a machine has the cores for it) the workers then finish together
+# instead of one waiting on a late long module. On 2 cores the suite is CPU-bound (Ray runs every
+# pipeline on both), and two workers took as long as one (26:09 against 26:05).
 LONG_MODULES = (
     "test_object_store_cluster", "test_scorers_e2e", "test_faults_scale", "test_ray_job", "test_mix_e2e",
     "test_e2e", "test_spill", "test_train_cli", "test_bad_inputs", "test_faults", "test_judge_local",
