@@ -110,11 +110,6 @@ def stats_reason(s: dict, c: FineWebQualityConfig) -> str | None:
     return None
 
 
-def fineweb_reason(text: str, c: FineWebQualityConfig, stop_chars: frozenset | tuple) -> str | None:
-    """The first FineWeb rule the text breaks, in datatrove's order, or None."""
-    return stats_reason(with_tokens(fineweb_stats(text, c, stop_chars), text, c), c)
-
-
 @functools.lru_cache(maxsize=8)
 def _stop_chars(chars: tuple[str, ...] | None) -> frozenset | tuple:
     chars = chars if chars is not None else tuple(TERMINAL_PUNCTUATION)
@@ -128,9 +123,6 @@ class FineWebQuality(LanguageScopedTextFilter):
     writes = ("annotations",)
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = FineWebQualityConfig
-
-    def text_reason(self, text: str, config: FineWebQualityConfig) -> str | None:
-        return fineweb_reason(text, config, _stop_chars(config.stop_chars))
 
     def stats_key(self, config: FineWebQualityConfig) -> str:
         spec = [config.stop_chars, config.short_line_length, config.word_segmenter]

@@ -110,9 +110,6 @@ class GopherQuality(LanguageScopedTextFilter):
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = GopherQualityConfig
 
-    def text_reason(self, text: str, config: GopherQualityConfig) -> str | None:
-        return gopher_reason(language_stats(text, config.word_segmenter, _stop_words(config.stop_words)), config)
-
     def stats_key(self, config: GopherQualityConfig) -> str:
         spec = json.dumps([config.word_segmenter, sorted(config.stop_words)], ensure_ascii=False)
         return hashlib.sha256(spec.encode()).hexdigest()[:12]

@@ -258,9 +258,6 @@ class NgramRepetition(LanguageScopedTextFilter):
     resources = Resources(num_cpus=1, memory_gb=0.5)
     Config = NgramRepetitionConfig
 
-    def text_reason(self, text: str, config: NgramRepetitionConfig) -> str | None:
-        return repetition_reason(text, config)
-
     def stats_key(self, config: NgramRepetitionConfig) -> str:
         return hashlib.sha256(json.dumps([config.word_segmenter]).encode()).hexdigest()[:12]
 

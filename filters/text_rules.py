@@ -147,7 +147,8 @@ class LanguageScopedTextFilter(Filter):
 
     def text_reason(self, text: str, config) -> str | None:
         """The reason `text` is dropped under `config` (the filter's config, or its overrides for
-        the page's domain), or None."""
+        the page's domain), or None. A filter that keeps statistics judges with `text_stats` and
+        `stats_reason` instead and needs none."""
         raise NotImplementedError
 
     # Score once, decide many (Dolma's way): a filter whose rules split into measuring

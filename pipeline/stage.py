@@ -143,8 +143,7 @@ def _marks_ready(method, ready: bool):
 def _sets_up_first(method):
     @functools.wraps(method)
     def wrapped(self, *args, **kwargs):
-        if not self.__dict__.get("_ready"):
-            self.ensure_setup()
+        self.ensure_setup()
         return method(self, *args, **kwargs)
 
     return wrapped

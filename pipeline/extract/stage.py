@@ -32,11 +32,6 @@ class Extract(MapStage):
     Config: ClassVar[type[StageConfig]] = ExtractConfig
 
     def setup(self) -> None:
-        if getattr(self, "_isolated", None) is not None:
-            # set up already (run_map_stage_local sets up again): keep the running child. A second
-            # one started here cost its spawn and imports inside every timed local run (the "25%
-            # of extraction CPU" of docs/benchmarks.md, bench/extract_child.py)
-            return
         # trafilatura logs a warning per discarded page; our drop reasons already count them
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
         trafilatura_options(self.config, fast=True)

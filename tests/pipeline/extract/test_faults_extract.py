@@ -56,8 +56,8 @@ def test_real_extraction_through_the_child_matches_in_process():
 
 
 def test_setup_again_keeps_the_running_child():
-    """run_map_stage_local sets a stage up again: the extract stage must not start a second child
-    (its spawn and imports are a per-host cost, not a per-batch one)."""
+    """A stage set up by hand and then run by run_map_stage_local (which sets up only what is not
+    set up yet) keeps its one child: its spawn and imports are a per-host cost, not a per-batch one."""
     from pipeline.extract.stage import Extract
     from pipeline.schema import documents_from_rows
     from pipeline.stage import run_map_stage_local
