@@ -142,11 +142,8 @@ def child(spec: dict) -> None:
     res["base_rss_mb"] = round(_status_mb("VmRSS"), 1)
     runner = Runner(config, out, resume=False)
     plan = phase("begin + plan", lambda: (runner.begin(), runner.plan())[1])
-    try:
-        for step in plan:
-            phase(f"{step.kind} {step.names}", lambda step=step: runner.run_step(step))
-    finally:
-        runner.end()
+    for step in plan:
+        phase(f"{step.kind} {step.names}", lambda step=step: runner.run_step(step))
     outcomes = runner.results()
     summary = phase("ledger + summary", lambda: build_summary(out, outcomes))
     if spec.get("report", True):

@@ -1,7 +1,7 @@
 """What Ray costs: the fused map pass (extract .. fineweb-quality, configs/base.yaml) over the same
 HTML documents, unit by unit, in this one process (`units.UnitWork`, the code a stage host runs)
-and on a local Ray as the runner runs a pass (`hosts.HostPool`: the stage hosts started, the
-units handed out, the hosts stopped) with 1 and with 2 CPUs. One command:
+and on a local Ray as the runner runs a pass (`hosts.run_units`: the units handed out as
+tasks to Ray's worker processes) with 1 and with 2 CPUs. One command:
 
     .venv/bin/python bench/ray_overhead.py [--copies 4] [--repeat 2]
 
@@ -102,14 +102,10 @@ def run_local_processes(names, config, files, work, processes: int) -> int:
 
 
 def run_ray(names, config, files, work) -> int:
-    from pipeline.executor.hosts import HostPool
+    from pipeline.executor.hosts import run_units
     from pipeline.executor.units import file_unit
 
-    pool = HostPool()
-    try:
-        return sum(r["kept"] for r in pool.run(pass_spec(names, config, work), [(file_unit(f), f) for f in files]))
-    finally:
-        pool.shutdown()
+    return sum(r["kept"] for r in run_units(pass_spec(names, config, work), [(file_unit(f), f) for f in files]))
 
 
 def measure(fn, work: str) -> tuple[float, float, int, dict]:

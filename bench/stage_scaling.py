@@ -72,7 +72,6 @@ def run_stage(name: str, files: list[str], work: str, cpus: int, seed: int) -> d
                     wall += time.perf_counter() - t0
                     cpu += tree.cpu_since(mark)
                     rss, anon = (max(a, b) for a, b in zip((rss, anon), tree.peak_mb()))
-            runner.end()
     finally:
         if own_ray:
             ray.shutdown()

@@ -32,7 +32,7 @@ from pipeline.assets import default_cache_dir  # noqa: F401  (callers import it 
 from pipeline.columns import check_reads
 from pipeline.config import PipelineConfig
 from pipeline.executor.console import PassProgress
-from pipeline.executor.hosts import HostPool
+from pipeline.executor.hosts import run_units
 from pipeline.registry import stage_class
 from pipeline.stage import FusedMapUDF, GlobalStage, MapStage, RunContext, SinkStage, SourceStage, Stage
 from pipeline.executor.units import PassSpec, is_source_by_units, pass_units, pending_units
@@ -113,13 +113,13 @@ def map_stage(ds, stage: MapStage, ctx: RunContext | None = None):
     return map_stages(ds, [stage])
 
 
-def run_pass_units(pool: HostPool, spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> list[dict]:
+def run_pass_units(spec: PassSpec, stages: list[Stage], pending: list[tuple[str, str]]) -> list[dict]:
     """Run a pass's pending units on stage hosts that reserve what its stages declare, with a
     live progress line; returns the units' commits."""
     limits = [s.resources.concurrency for s in stages if s.resources.concurrency]
     progress = PassProgress("+".join(spec.names), len(pending))
     try:
-        return pool.run(spec, pending, min(limits) if limits else None, progress)
+        return run_units(spec, pending, min(limits) if limits else None, progress)
     finally:
         progress.close()
 
@@ -185,14 +185,10 @@ def run_group(stages: list[Stage], ds, files: list[str] | None, rows_in: int | N
 def run_one_stage(stage: Stage, ds, files: list[str] | None, rows_in: int | None) -> tuple[object, dict]:
     """`curate <stage>`: one stage alone; a source that reads file by file runs as a pass."""
     if is_source_by_units(stage):
-        pool = HostPool()
-        try:
-            t0 = time.perf_counter()
-            spec = PassSpec(key=fingerprint("", stage.name, stage.config.model_dump(mode="json"), files), source=(type(stage), stage.config, stage.ctx), maps=())
-            pending = pending_units([stage], pass_units(spec, files, None), spec.key, resume=False)
-            run_pass_units(pool, spec, [stage], pending)
-        finally:
-            pool.shutdown()
+        t0 = time.perf_counter()
+        spec = PassSpec(key=fingerprint("", stage.name, stage.config.model_dump(mode="json"), files), source=(type(stage), stage.config, stage.ctx), maps=())
+        pending = pending_units([stage], pass_units(spec, files, None), spec.key, resume=False)
+        run_pass_units(spec, [stage], pending)
         marker = pass_markers([stage], None, round(time.perf_counter() - t0, 3))[0]
         return stage_io.read_kept(stage.ctx.kept_dir), marker
     kept_ds, markers = run_group([stage], ds, files, rows_in)
@@ -254,7 +250,6 @@ class Runner:
         self.config = config
         self.output_dir = storage.abspath(output_dir)
         self.resume = resume
-        self.pool = HostPool()
 
     def stage_dir(self, index: int, name: str) -> str:
         return storage.join(self.output_dir, "stages", f"{index:02d}-{name}")
@@ -300,11 +295,8 @@ class Runner:
 
     def run(self) -> list[StageOutcome]:
         self.begin()
-        try:
-            for step in self.plan():
-                self.run_step(step)
-        finally:
-            self.end()
+        for step in self.plan():
+            self.run_step(step)
         return self.results()
 
     def begin(self) -> None:
@@ -317,12 +309,7 @@ class Runner:
         self.inputs: list[str] | None = None  # the kept files of the last pass
 
     def run_step(self, step: Step) -> None:
-        if step.kind != "pass":  # the hosts' reservations go back: this step's Ray tasks need the CPUs
-            self.pool.shutdown()
         {"pass": self._pass, "fit": self._fit, "whole": self._whole, "sink": self._whole}[step.kind](step)
-
-    def end(self) -> None:
-        self.pool.shutdown()
 
     def results(self) -> list[StageOutcome]:
         return [self.outcomes[i] for i in sorted(self.outcomes)]
@@ -380,7 +367,7 @@ class Runner:
             )
             units = pass_units(spec, self.files, self.inputs)
             pending = pending_units(stages, units, spec.key, self.resume)
-            fresh = run_pass_units(self.pool, spec, stages, pending)
+            fresh = run_pass_units(spec, stages, pending)
             log.info("stage %s: %d units run, %d committed earlier", step.names, len(pending), len(units) - len(pending))
             if not units:  # no input at all: the next stage still reads a schema
                 stage_io.write_kept_empty(last.ctx.kept_dir)

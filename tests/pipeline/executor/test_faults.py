@@ -4,8 +4,8 @@ run of the same config:
   unit per input file) has committed some of its units; the rerun into the same folder skips the committed units (their
   files untouched) and finishes (tests/pipeline/executor/test_resume_units.py does the same for a map pass, in
   process);
-- a killed worker: a stage host (the Ray actor running a map pass's units) is SIGKILLed; Ray
-  restarts it, the unit is redone, and the run completes."""
+- a killed worker: a Ray worker process running a map pass's unit is SIGKILLed; the unit is
+  handed out again, Ray starts a process for it, and the run completes."""
 from __future__ import annotations
 
 import glob
@@ -85,7 +85,7 @@ def test_killed_driver_resumes_by_unit_and_matches_an_undisturbed_run(reference,
     assert output_digests(out) == ref_digests
 
 def worker_pids(pgid: int, prefix: str) -> list[int]:
-    """Ray worker processes of one run whose title starts with `prefix` (e.g. ray::StageHost)."""
+    """Ray worker processes of one run whose title starts with `prefix` (e.g. ray::run_unit, a unit running)."""
     pids = []
     for pid in group_pids(pgid):
         try:
@@ -104,11 +104,11 @@ def test_killed_worker_is_replaced_and_the_output_is_unchanged(reference, tmp_pa
     proc = start_curate(config, out, tmp_path / "run.log")
     killed = None
     try:
-        # a stage host, caught while the extract..tokenize pass has units left to do
+        # a process running a unit, caught while the extract..tokenize pass has units left to do
         deadline = time.time() + 600
         while killed is None and time.time() < deadline and proc.poll() is None:
             if os.path.exists(os.path.join(out, "stages", PASS_DIR, "_STARTED.json")):
-                pids = worker_pids(proc.pid, "ray::StageHost")
+                pids = worker_pids(proc.pid, "ray::run_unit")
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
                     killed = pids[0]
