@@ -8,6 +8,8 @@ assets/langid_vote.json). lid.176.ftz folds small languages into large neighbour
 it, Manx -> en, Walloon -> fr, Yoruba, Somali, Sorani ...); the voters know many of them."""
 from __future__ import annotations
 
+import functools
+
 import json
 from pathlib import Path
 
@@ -31,6 +33,15 @@ def to_lid(code: str | None) -> str | None:
     return code
 
 
+@functools.lru_cache(maxsize=1)
+def _py3langid_identifier():
+    """py3langid's model, unpacked once per process (~1 s): a worker process serves every pass and
+    run sent to it, and classifying changes nothing in it."""
+    from py3langid.langid import _load_identifier
+
+    return _load_identifier()
+
+
 class Voters:
     """The voters' top labels for one text. Load once per worker (py3langid unpacks ~5 MB)."""
 
@@ -40,9 +51,7 @@ class Voters:
             raise ValueError(f"unknown voters {sorted(unknown)}; known: {VOTERS}")
         self.names, self.max_chars = tuple(names), max_chars
         if "py3langid" in self.names:
-            from py3langid.langid import _load_identifier
-
-            self._py3langid = _load_identifier()
+            self._py3langid = _py3langid_identifier()
 
     def label(self, name: str, text: str) -> str | None:
         """One voter's top label for the text (its first max_chars characters)."""

@@ -15,8 +15,10 @@ The plan (`Runner.plan`):
 Global stages that only implement `run(ds)`, and sources that cannot read one file at a time,
 run whole on Ray Data as before (`run_group`).
 
-Why passes on hosts: a Ray Data plan per stage started new actors that imported and set up their
-stages every time; on the shared WARC files that fixed cost was most of a run (docs/benchmarks.md).
+Why passes on stage hosts: a Ray Data plan per stage started new actors that imported and set up
+their stages every time; on the shared WARC files that fixed cost was most of a run
+(docs/benchmarks.md). A pass's units are Ray tasks on worker processes that keep the pass's stages
+and serve every step of the run (pipeline/executor/hosts.py).
 """
 from __future__ import annotations
 
