@@ -35,8 +35,11 @@ import pyarrow.fs as pafs
 log = logging.getLogger(__name__)
 
 _RETRIES = 6          # transient errors: 0.5 s doubling to 16 s, ~30 s in all (an object store restarting)
+# S3's error codes, as botocore names them and as Arrow's S3 filesystem does ("AWS Error
+# SIGNATURE_DOES_NOT_MATCH during ListObjectsV2"): the second form was retried for 30 s
 _PERMANENT = ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden",
-              "NoSuchKey", "HTTP status 403", "HTTP status 404")
+              "NoSuchKey", "HTTP status 403", "HTTP status 404",
+              "NO_SUCH_BUCKET", "ACCESS_DENIED", "INVALID_ACCESS_KEY_ID", "SIGNATURE_DOES_NOT_MATCH", "NO_SUCH_KEY")
 
 
 class StorageError(OSError):

@@ -67,3 +67,22 @@ def test_jsonl_gz_and_parquet_read_as_from_disk(s3, tmp_path):
         assert without_source(kept) == without_source(want_kept) and len(kept) > 100, name
         assert without_source(dropped) == without_source(want_dropped), name
     assert [r["reason"] for r in dropped] == [] and len(kept) == 150
+
+
+def test_denied_access_stops_at_once(s3, tmp_path, monkeypatch, caplog):
+    """A wrong secret is a permanent error, as the server words it through Arrow ("AWS Error
+    SIGNATURE_DOES_NOT_MATCH"): one StorageError naming the location, no retry with backoff (it
+    was retried for ~30 s)."""
+    import pytest
+
+    bucket = s3.create_bucket(f"denied-{uuid.uuid4().hex[:12]}")
+    storage.upload_file(split_demo(tmp_path / "warc", 1)[0], f"{bucket}/in/a.warc.gz")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    storage._remote_fs.cache_clear()  # a fresh client reads the wrong secret
+    try:
+        with pytest.raises(storage.StorageError) as err:
+            expand_inputs([f"{bucket}/in/*.warc.gz"])
+    finally:
+        storage._remote_fs.cache_clear()
+    assert f"{bucket}/in" in str(err.value) and not err.value.transient
+    assert "retrying" not in caplog.text
