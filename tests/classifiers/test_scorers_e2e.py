@@ -31,7 +31,7 @@ def _config(tmp_path) -> str:
         "stages:\n"
         "  train-scorers:\n"
         f"    scorers: [{', '.join(SCORERS)}]\n"
-        "    sample_size: 24\n"       # a seeded half of the demo pages that survive langid
+        "    sample_size: 12\n"       # a seeded quarter of the demo pages that survive langid
         "    judge: {device: cpu, max_chars: 500}\n"  # ~1 CPU s per label instead of ~9 at 3,000
         # the judge's labels alone (the teachers beside it: tests/classifiers/test_teachers.py)
         "    teachers: {weborganizer: null, references: [], rule_drops: false}\n"
