@@ -60,9 +60,10 @@ def s3_server(tmp_path_factory):
 
 
 # The longest modules (measured on a 2-core machine), collected first: with pytest-xdist
-# (`-n N --dist loadfile`, where a machine has the cores for it) the workers then finish together
-# instead of one waiting on a late long module. On 2 cores the suite is CPU-bound (Ray runs every
-# pipeline on both), and two workers took as long as one (26:09 against 26:05).
+# (`-n auto --dist loadfile`, the README's command) the workers then finish together instead of
+# one waiting on a late long module. Since a run's worker processes serve all its steps, a
+# pipeline leaves a CPU idle much of the time (60% busy one at a time); two workers on 2 cores
+# took 15:24 against about 21 min in one process (docs/benchmarks.md).
 LONG_MODULES = (
     "test_object_store_cluster", "test_scorers_e2e", "test_faults_scale", "test_ray_job", "test_mix_e2e",
     "test_e2e", "test_spill", "test_train_cli", "test_bad_inputs", "test_faults", "test_judge_local",
