@@ -9,7 +9,6 @@ it, Manx -> en, Walloon -> fr, Yoruba, Somali, Sorani ...); the voters know many
 from __future__ import annotations
 
 import functools
-
 import json
 from pathlib import Path
 

@@ -112,6 +112,19 @@ def group_pids(pgid: int) -> list[int]:
     return sorted(members)
 
 
+def worker_pids(pgid: int, prefix: str) -> list[int]:
+    """Ray worker processes of one run whose title starts with `prefix` (e.g. ray::run_unit, a unit running)."""
+    pids = []
+    for pid in group_pids(pgid):
+        try:
+            title = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode("utf-8", "replace")
+        except OSError:
+            continue
+        if title.startswith(prefix):
+            pids.append(pid)
+    return pids
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the run's process group (the driver and the local Ray it started), then wait until
     none of them is left."""

@@ -1,7 +1,7 @@
 """Stage hosts: the Ray worker processes that run the resumable passes of a run (the source and
 the map passes), unit by unit, each unit a Ray task.
 
-A host keeps the stages of the pass it last ran (`_HELD`: models and lists loaded in `setup`,
+A host keeps the stages of the pass it last ran (`_Held`: models and lists loaded in `setup`,
 the extraction child started) and builds them again only when a unit of another pass reaches it.
 Units are tasks, not calls on actors, so a worker process serves every step of a run: the units
 of each pass, and between passes the Ray Data tasks of the global steps (their fits). Ray reuses
@@ -50,17 +50,14 @@ class _Held:
         cls.work, cls.token = None, None
 
 
-_HELD = _Held
-
-
 def run_unit(spec: PassSpec, token: str, unit: str, src: str) -> dict:
     """Ray task (made remote in `run_units`): one unit of the pass `token` names, on the
     stages this process built for it, or builds them (releasing another pass's first)."""
-    if _HELD.token != token:
-        _HELD.release()
-        _HELD.work = UnitWork(spec)
-        _HELD.token = token
-    return _HELD.work.run(unit, src)
+    if _Held.token != token:
+        _Held.release()
+        _Held.work = UnitWork(spec)
+        _Held.token = token
+    return _Held.work.run(unit, src)
 
 
 # what one worker process takes before any stage's own lists or models (Python, pyarrow, Ray):

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from tests.fault_tools import (
-    FAULT_PIPELINE, group_pids, kill_group, output_digests, run_curate, split_demo, start_curate, unit_files, write_config,
+    FAULT_PIPELINE, kill_group, output_digests, run_curate, split_demo, start_curate, unit_files, worker_pids, write_config,
 )
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -83,19 +83,6 @@ def test_killed_driver_resumes_by_unit_and_matches_an_undisturbed_run(reference,
     m = re.search(r"stage read-warc\+url-safety: resuming, (\d+) of (\d+) units committed earlier", log)
     assert m and int(m.group(1)) == len(markers) and int(m.group(2)) == PARTS, log[-3000:]
     assert output_digests(out) == ref_digests
-
-def worker_pids(pgid: int, prefix: str) -> list[int]:
-    """Ray worker processes of one run whose title starts with `prefix` (e.g. ray::run_unit, a unit running)."""
-    pids = []
-    for pid in group_pids(pgid):
-        try:
-            title = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode("utf-8", "replace")
-        except OSError:
-            continue
-        if title.startswith(prefix):
-            pids.append(pid)
-    return pids
-
 
 @pytest.mark.timeout(1800)
 def test_killed_worker_is_replaced_and_the_output_is_unchanged(reference, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_tools import FAULT_PIPELINE, curate_cmd, curate_env, kill_group, output_digests, run_curate, split_demo, write_config
+from tests.fault_tools import FAULT_PIPELINE, curate_cmd, curate_env, kill_group, output_digests, run_curate, split_demo, worker_pids, write_config
 from tests.ray_cluster import LocalCluster, can_isolate
 from tests.s3_server import download_prefix
 
@@ -47,33 +47,29 @@ def start(config: str, input_glob: str, out: str, log: Path, env: dict) -> subpr
                             env=curate_env(env), start_new_session=True)
 
 
-def wait_for_units(s3, proc, prefix: str, at_least: int, timeout: float = 900) -> None:
+def wait_until(proc, done, what: str, timeout: float = 900, interval: float = 0.2) -> None:
+    """Poll `done()` until it holds; fail if the run ends first or `timeout` passes."""
     deadline = time.time() + timeout
-    while len([o for o in s3.list(prefix) if o.endswith(".json")]) < at_least:
+    while not done():
         if proc.poll() is not None:
-            pytest.fail(f"the run ended (rc {proc.returncode}) before {at_least} units committed under {prefix}")
+            pytest.fail(f"the run ended (rc {proc.returncode}) before {what}")
         if time.time() > deadline:
-            pytest.fail(f"fewer than {at_least} units committed under {prefix} within {timeout}s")
-        time.sleep(0.2)
+            pytest.fail(f"not within {timeout}s: {what}")
+        time.sleep(interval)
 
 
-def wait_for_both_nodes(s3, proc, prefix: str, into: Path, timeout: float = 900) -> None:
-    """Until units committed on two different nodes: both nodes are then running units, so killing
-    one cuts a unit short (a unit still waiting for its process to start is only sent elsewhere)."""
-    import json
+def wait_for_units(s3, proc, prefix: str, at_least: int) -> None:
+    wait_until(proc, lambda: len([o for o in s3.list(prefix) if o.endswith(".json")]) >= at_least,
+               f"{at_least} units committed under {prefix}")
 
-    deadline = time.time() + timeout
-    seen, nodes = set(), set()
-    while len(nodes) < 2:
-        for obj in s3.list(prefix):
-            if obj.endswith(".json") and obj not in seen:
-                seen.add(obj)
-                nodes.add(json.loads(s3.download(obj, into / "unit.json").read_text())["node"])
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended (rc {proc.returncode}) before units committed on two nodes under {prefix}")
-        if time.time() > deadline:
-            pytest.fail(f"no units committed on two nodes under {prefix} within {timeout}s")
-        time.sleep(0.1)
+
+def wait_for_a_unit_on(node: subprocess.Popen, s3, proc, pass_dir: str) -> None:
+    """Until the map pass has started and one of `node`'s worker processes runs a unit of it: a
+    kill then cuts that unit short (a unit still waiting for a process is only sent elsewhere, and
+    waiting for commits lost the race against a pass that ended first)."""
+    wait_until(proc, lambda: any(o.endswith("_STARTED.json") for o in s3.list(pass_dir)), f"{pass_dir} started")
+    wait_until(proc, lambda: bool(worker_pids(node.pid, "ray::run_unit")), "a unit running on the second node",
+               interval=0.05)
 
 
 def finish(proc: subprocess.Popen, log: Path, timeout: float = 1200) -> None:
@@ -103,7 +99,7 @@ def test_worker_node_killed_mid_pass(s3_server, corpus, tmp_path):
         env = {**s3_server.env, "RAY_AUTH_MODE": "token"}
         config = write_config(tmp_path, ["unused"], FAULT_PIPELINE, run={"ray_address": cluster.address})
         proc = start(config, f"{corpus['uri']}/in/*.warc.gz", out, tmp_path / "run.log", env)
-        wait_for_both_nodes(s3_server, proc, f"{out}/stages/{PASS_DIR}/units/", tmp_path)
+        wait_for_a_unit_on(cluster.nodes[1][0], s3_server, proc, f"{out}/stages/{PASS_DIR}/")
         cluster.kill_node(1)
         finish(proc, tmp_path / "run.log")
     finally:

@@ -37,9 +37,9 @@ def ray_head(tmp_path):
         ports += [flag, str(free_port())]
     # the job's entrypoint runs `python` on the cluster: it must be this venv's
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
     # no drain on SIGTERM: with the group's GCS gone, the head waited out 30 s for a drain (as tests/ray_cluster.py)
     head_env = {**env, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
-    env.pop("RAY_ADDRESS", None)
     temp_dir = f"/tmp/rt{os.getpid()}"  # Ray's socket paths must stay short
     head = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--port", str(gcs_port), "--dashboard-host", "127.0.0.1",

@@ -9,6 +9,7 @@ import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from pipeline import storage
 from pipeline.sources.documents import ReadDocuments
 from pipeline.sources.inputs import expand_inputs
@@ -73,8 +74,6 @@ def test_denied_access_stops_at_once(s3, tmp_path, monkeypatch, caplog):
     """A wrong secret is a permanent error, as the server words it through Arrow ("AWS Error
     SIGNATURE_DOES_NOT_MATCH"): one StorageError naming the location, no retry with backoff (it
     was retried for ~30 s)."""
-    import pytest
-
     bucket = s3.create_bucket(f"denied-{uuid.uuid4().hex[:12]}")
     storage.upload_file(split_demo(tmp_path / "warc", 1)[0], f"{bucket}/in/a.warc.gz")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
