@@ -72,6 +72,9 @@ LONG_MODULES = (
 
 
 def pytest_configure(config):
+    from tests.ray_cluster import ensure_auth_token
+
+    ensure_auth_token()
     # xdist's loadfile would otherwise hand out the files with the most tests first, not the longest
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False

@@ -25,6 +25,14 @@ PORT_FLAGS = ("--node-manager-port", "--object-manager-port", "--runtime-env-age
               "--dashboard-agent-grpc-port", "--metrics-export-port")
 
 
+# the ids of the live nodes, from the GCS (no driver, no worker process)
+LIVE_NODES = """import json
+from ray._raylet import GcsClient
+from ray.core.generated.gcs_pb2 import GcsNodeInfo
+infos = GcsClient(address=A).get_all_node_info(timeout=10, state_filter=GcsNodeInfo.GcsNodeState.ALIVE)
+print(json.dumps(sorted(node_id.hex() for node_id in infos)))"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,12 +56,37 @@ def can_isolate() -> bool:
         return False
 
 
+def token_path() -> Path:
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+
+
+def ensure_auth_token() -> None:
+    """Make the token file if there is none, once for every process of the test session: each
+    `ray start --head` writes a new token when it finds none, and two heads started together by two
+    pytest-xdist workers on a fresh machine would each write their own (one cluster then refuses its
+    probes). Linked into place, so the first process's token wins."""
+    path = token_path()
+    if os.environ.get("RAY_AUTH_TOKEN") or (path.exists() and path.read_text().strip()):
+        return
+    from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(generate_new_authentication_token())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
 def auth_token(timeout: float = 60) -> str:
     """The cluster's token: RAY_AUTH_TOKEN, else the file the head writes when it starts
     (RAY_AUTH_TOKEN_PATH, default ~/.ray/auth_token)."""
     if os.environ.get("RAY_AUTH_TOKEN"):
         return os.environ["RAY_AUTH_TOKEN"]
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    path = token_path()
     deadline = time.time() + timeout
     while not (path.exists() and path.read_text().strip()):
         if time.time() > deadline:
@@ -133,27 +166,33 @@ class LocalCluster:
                 pass
         kill_group(proc)
 
-    def wait_for_nodes(self, n: int, timeout: float = 180) -> list[str]:
+    def wait_for_nodes(self, n: int, timeout: float = 300) -> list[str]:
+        """The ids of the cluster's live nodes once there are `n`. Asks the GCS directly (a
+        GcsClient in a fresh interpreter, about a second): a `ray.init` probe starts a driver with
+        its own worker, and under a second pytest-xdist worker's load one took over 120 s."""
         deadline = time.time() + timeout
         last = ""
         while time.time() < deadline:
             for proc, _ in self.nodes:
                 if proc.poll() is not None:
                     raise RuntimeError(f"a ray node exited: {self.logs()}")
-            r = self.python("import ray, json; ray.init(address=A, log_to_driver=False); "
-                            "print(json.dumps(sorted(n['NodeID'] for n in ray.nodes() if n['Alive'])))")
+            try:
+                r = self.python(LIVE_NODES, timeout=60)
+            except subprocess.TimeoutExpired:
+                last = "the GCS did not answer in 60 s"
+                continue
             if r.returncode == 0:
                 ids = json.loads(r.stdout.strip().splitlines()[-1])
                 if len(ids) >= n:
                     return ids
             last = r.stdout + r.stderr
-            time.sleep(2)
+            time.sleep(1)
         raise RuntimeError(f"{n} nodes never came up: {last[-2000:]} {self.logs()}")
 
-    def python(self, code: str) -> subprocess.CompletedProcess:
+    def python(self, code: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """Run `code` in a fresh interpreter with A bound to the cluster address."""
         return subprocess.run([sys.executable, "-c", f"A = {self.address!r}\n{code}"], capture_output=True, text=True,
-                              env=ray_env(), timeout=120)
+                              env=ray_env(), timeout=timeout)
 
     def logs(self) -> str:
         return "".join((self.log_dir / f"node{i}.log").read_text()[-1500:] for i in range(len(self.nodes)))
