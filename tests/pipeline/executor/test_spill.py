@@ -4,6 +4,7 @@ shuffles URL keys only), but the shard stage's sort moves every token through it
 disk and the run finishes with every record accounted for."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -13,7 +14,7 @@ import pytest
 
 from tests.e2e_checks import ledger
 from tests.fault_tools import run_curate, write_config
-from tests.make_bad_inputs import PROSE, gz, html_page, http_response, response_record
+from tests.make_bad_inputs import PROSE, html_page, http_response, response_record
 from tests.ray_cluster import LocalCluster
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -24,29 +25,39 @@ PAGE_BYTES = 64 * 1024  # 2400 x 64 KiB = 157 MB of HTML; ~140 MB of tokens, abo
 DUPLICATE_EVERY = 10  # every 10th page repeats the URL of the page before it
 
 
-def distinct_paragraphs(seed: int) -> str:
-    """PAGE_BYTES of paragraphs, each PROSE's words in a seeded order: extraction keeps them all
-    (a repeated paragraph would be boilerplate), so the tokens are as many as the HTML suggests."""
+def distinct_paragraphs(seed: int, orders: list[str]) -> str:
+    """PAGE_BYTES of paragraphs, each PROSE's words in a seeded order behind its own number:
+    extraction keeps them all (a repeated paragraph would be boilerplate), so the tokens are as
+    many as the HTML suggests. The orders are drawn from a shared set: shuffling per paragraph
+    took 12 s of the test."""
     rng = random.Random(seed)
-    words, parts, size = PROSE.split(), [], 0
+    parts, size = [], 0
     while size < PAGE_BYTES:
-        rng.shuffle(words)
-        parts.append(f"<p>Paragraph {seed}.{len(parts)}: {' '.join(words)}.</p>")
+        parts.append(f"<p>Paragraph {seed}.{len(parts)}: {rng.choice(orders)}.</p>")
         size += len(parts[-1])
     return "".join(parts)
+
+
+def word_orders(n: int = 512) -> list[str]:
+    rng, words, orders = random.Random(0), PROSE.split(), []
+    for _ in range(n):
+        rng.shuffle(words)
+        orders.append(" ".join(words))
+    return orders
 
 
 def make_corpus(folder, files: int = 4) -> tuple[list[str], int]:
     folder.mkdir(parents=True, exist_ok=True)
     per_file = PAGES // files
-    paths, urls = [], set()
+    paths, urls, orders = [], set(), word_orders()
     for f in range(files):
         records = []
         for i in range(f * per_file, (f + 1) * per_file):
             n = i - 1 if i % DUPLICATE_EVERY == 0 and i % per_file else i
             url = f"https://spill.example/page-{n}"
             urls.add(url)
-            records.append(gz(response_record(f"spill-{i}", http_response(html_page(f"Page {i}", distinct_paragraphs(i))), url)))
+            page = http_response(html_page(f"Page {i}", distinct_paragraphs(i, orders)))
+            records.append(gzip.compress(response_record(f"spill-{i}", page, url), compresslevel=1, mtime=0))
         path = folder / f"spill-{f}.warc.gz"
         path.write_bytes(b"".join(records))
         paths.append(str(path))
