@@ -64,7 +64,7 @@ def cmd_run(args) -> int:
         return 2
     # the report's plotting library loads while the workers run (the driver mostly waits on them)
     threading.Thread(target=_import_plotting, daemon=True).start()
-    init_ray(config.run.ray_address, config.run.num_cpus, config.run.shuffle)
+    connected = init_ray(config.run.ray_address, config.run.num_cpus, config.run.shuffle)
     outcomes = Runner(config, output, resume=not args.no_resume).run()
     try:
         summary = build_summary(output, outcomes)
@@ -80,6 +80,10 @@ def cmd_run(args) -> int:
         return 4
     from pipeline.executor.console import funnel
 
+    if connected:  # the workers' last forwarded log lines come now, before the table, not after it
+        import ray
+
+        ray.shutdown()
     print(funnel(summary), file=sys.stderr)
     print(f"outputs: {output} (report.html, summary.json, ledger/, shards/, manifest.json); "
           f"why a record was dropped: curate ledger {output} --id RECORD_ID", file=sys.stderr)

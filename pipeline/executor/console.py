@@ -11,8 +11,28 @@ import time
 log = logging.getLogger("curate")
 
 
+# Ray warnings that say nothing to a person running the pipeline: token auth is on (as it
+# should be), progress bars are off (ours replace them), and "no available CPUs" when a fit starts
+# the moment the pass before it returns its tasks' CPUs (the fit then runs; it never hangs)
+BENIGN_RAY_WARNINGS = {
+    "ray._private.authentication.authentication_token_setup": "Token authentication is enabled",
+    "ray.data._internal.progress": "Progress bars disabled",
+    "ray.data.dataset": "does not have any available CPUs",
+}
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
 def quiet_ray_logs(verbose: bool) -> None:
-    """Ray Data logs every execution ("Dataset ... execution finished"); keep warnings only."""
+    """Ray Data logs every execution ("Dataset ... execution finished"); keep warnings only, less
+    the benign ones above."""
     if verbose:
         return
     # Ray Data configures its "ray.data" logger itself (on import, and again later), resetting a
@@ -20,6 +40,8 @@ def quiet_ray_logs(verbose: bool) -> None:
     os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     for name in ("ray", "ray.data", "ray._private", "ray.util"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name, text in BENIGN_RAY_WARNINGS.items():  # a filter on the logger that makes the record
+        logging.getLogger(name).addFilter(_DropMessage(text))
 
 
 class PassProgress:

@@ -43,12 +43,13 @@ def init_ray(
     start a private local Ray. Never attach to whatever Ray instance happens to run on this
     machine (`ray.init()`'s default): another driver's local instance can vanish under us.
     Use address "auto" to join a cluster started with `ray start` on this machine. A private Ray
-    starts no dashboard unless `dashboard`, and then binds it to dashboard_host()."""
+    starts no dashboard unless `dashboard`, and then binds it to dashboard_host(). Returns whether
+    this call connected (False: Ray was initialised already, by a caller who ends it)."""
     import ray
 
     if ray.is_initialized():
         quiet_ray_data(shuffle)
-        return
+        return False
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs = dict(log_to_driver=True, configure_logging=False)
     if address:
@@ -59,3 +60,4 @@ def init_ray(
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, **kwargs)
     quiet_ray_data(shuffle)
     log.info("ray resources: %s", ray.cluster_resources())
+    return True

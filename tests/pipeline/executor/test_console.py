@@ -53,6 +53,25 @@ def test_pass_line_counts_units_documents_and_eta():
     assert "units 1/4" in line and "100 docs" in line and "ETA" in line
 
 
+def test_benign_ray_warnings_are_dropped_and_others_kept(caplog):
+    import logging
+
+    from pipeline.executor.console import BENIGN_RAY_WARNINGS, quiet_ray_logs
+
+    quiet_ray_logs(False)
+    try:
+        with caplog.at_level(logging.WARNING):
+            for name, text in BENIGN_RAY_WARNINGS.items():
+                logging.getLogger(name).warning("Warning: %s; see the docs", text)
+                logging.getLogger(name).warning("a real problem in %s", name)
+        messages = [r.getMessage() for r in caplog.records]
+        assert messages == [f"a real problem in {name}" for name in BENIGN_RAY_WARNINGS]
+    finally:
+        for name in BENIGN_RAY_WARNINGS:
+            logger = logging.getLogger(name)
+            logger.filters = [f for f in logger.filters if type(f).__name__ != "_DropMessage"]
+
+
 def _ray_data_lines(tmp_path, *flags):
     import os
     import subprocess
@@ -65,9 +84,11 @@ def _ray_data_lines(tmp_path, *flags):
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *flags, "topic", "--input", str(src), "--output", str(out)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return (proc.stdout + proc.stderr).count("execution finished")
+    return proc.stdout + proc.stderr
 
 
 def test_ray_data_execution_lines_only_with_verbose(tmp_path):
-    assert _ray_data_lines(tmp_path) == 0
-    assert _ray_data_lines(tmp_path, "-v") >= 1
+    quiet = _ray_data_lines(tmp_path)
+    assert quiet.count("execution finished") == 0
+    assert "Token authentication is enabled" not in quiet and "Progress bars disabled" not in quiet
+    assert _ray_data_lines(tmp_path, "-v").count("execution finished") >= 1
