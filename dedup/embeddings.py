@@ -30,7 +30,8 @@ class Encoder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        from classifiers.transformer_model import default_encoder_path, resolve_device
+        from classifiers.torch_device import resolve_device
+        from classifiers.transformer_model import default_encoder_path
 
         if num_threads:  # one Ray CPU per actor: torch's default of every core oversubscribes
             torch.set_num_threads(num_threads)

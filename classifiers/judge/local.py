@@ -10,7 +10,7 @@ from classifiers.judge.config import JudgeConfig
 from classifiers.judge.errors import JudgeError
 from classifiers.judge.model_store import converted_dir, default_gguf, folder_id, gguf_model_id
 from classifiers.judge.prompts import Prompt
-from classifiers.transformer_model import resolve_device  # quiets transformers' per-load bars too
+from classifiers.torch_device import resolve_device  # quiets transformers' per-load bars too
 
 log = logging.getLogger(__name__)
 

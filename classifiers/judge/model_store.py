@@ -71,7 +71,10 @@ def converted_dir(gguf: Path, cache_dir: str) -> Path:
             return final
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        log.info("converting %s to a transformers model in %s (once; takes about a minute)", gguf, final)
+        from classifiers.torch_device import quiet_transformers
+
+        quiet_transformers()  # no per-tensor progress bars in the run's console
+        log.info("converting %s to a transformers model in %s (once per node cache; seconds)", gguf, final)
         tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
         try:
             import torch
