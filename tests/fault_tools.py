@@ -45,11 +45,19 @@ def split_demo(out_dir: Path, parts: int) -> list[str]:
     return files
 
 
+# base.yaml's judge labels every sampled page for every task at 3,000 characters (~9 CPU s each
+# on CPU): a whole-pipeline test run takes the demo's small judge instead; on a warm cache the
+# labels are found either way, on a cold one (CI) this was 6 minutes of one test's set-up
+SMALL_JUDGE = {"train-scorers": {"judge_budget": 8, "judge_tasks": ["quality"], "judge": {"max_chars": 500},
+                                 "train": {"linear": {"encoder": False}}}}
+
+
 def write_config(folder: Path, files: list[str], pipeline: list[str] | None = None, run: dict | None = None) -> str:
     data = {
         "extends": str(ROOT / "configs" / "base.yaml"),
         "input": {"paths": files},
         "run": {"batch_size": 8, **(run or {})},
+        "stages": SMALL_JUDGE,
     }
     if pipeline:  # else base.yaml's whole pipeline
         data["pipeline"] = pipeline
