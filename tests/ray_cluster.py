@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.fault_tools import ROOT, group_pids, kill_group
+from tests.fault_tools import RAY_START_TIMEOUT, ROOT, group_pids, kill_group
 
 RAY = str(Path(sys.executable).parent / "ray")
 PORT_FLAGS = ("--node-manager-port", "--object-manager-port", "--runtime-env-agent-port", "--dashboard-agent-listen-port",
@@ -125,16 +125,18 @@ class LocalCluster:
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
         self.nodes: list[tuple[subprocess.Popen, str]] = []
+        self.params: list[dict] = []  # each node's add_node arguments, to start it again
+        self.restarts = 0
         self.gcs_port = free_port()
         self.address = f"127.0.0.1:{self.gcs_port}"
 
     def add_node(self, num_cpus: int = 1, head: bool = False, extra: list[str] = (), isolated: bool = False,
-                 env: dict | None = None, dashboard_port: int | None = None) -> None:
+                 env: dict | None = None, dashboard_port: int | None = None, _index: int | None = None) -> None:
         """Start node `len(self.nodes)`. `isolated`: in its own mount namespace (`isolate_cmd()`; the
         head must have been added first); `env`: added to the node's environment, which its
         workers inherit (e.g. the AWS_* variables of an S3 endpoint); `dashboard_port`: the head
         serves the dashboard and job API there, on 127.0.0.1 (`ray job submit`)."""
-        i = len(self.nodes)
+        i = len(self.nodes) if _index is None else _index
         temp_dir = f"/tmp/rc{os.getpid()}n{i}"  # Ray's socket paths must stay short; private /tmp if isolated
         ports = []
         for flag in PORT_FLAGS:
@@ -153,7 +155,12 @@ class LocalCluster:
         log = open(self.log_dir / f"node{i}.log", "w")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=node_env, start_new_session=True)
         log.close()
-        self.nodes.append((proc, temp_dir))
+        if _index is None:
+            self.nodes.append((proc, temp_dir))
+            self.params.append(dict(num_cpus=num_cpus, head=head, extra=extra, isolated=isolated, env=env,
+                                    dashboard_port=dashboard_port))
+        else:
+            self.nodes[i] = (proc, temp_dir)
 
     def kill_node(self, i: int) -> None:
         """SIGKILL node i's processes (`ray start`, its raylet and the workers under it) at once, as
@@ -173,8 +180,16 @@ class LocalCluster:
         deadline = time.time() + timeout
         last = ""
         while time.time() < deadline:
-            for proc, _ in self.nodes:
+            for i, (proc, _) in enumerate(self.nodes):
                 if proc.poll() is not None:
+                    # Ray gives a node 30 s to register (hard-coded); on an overloaded machine it
+                    # can take longer, which says nothing about the pipeline: start it again (twice
+                    # at most per cluster), after whatever it had started
+                    if RAY_START_TIMEOUT in (self.log_dir / f"node{i}.log").read_text() and self.restarts < 2:
+                        self.restarts += 1
+                        kill_group(proc)
+                        self.add_node(**self.params[i], _index=i)
+                        continue
                     raise RuntimeError(f"a ray node exited: {self.logs()}")
             try:
                 r = self.python(LIVE_NODES, timeout=60)
