@@ -41,7 +41,9 @@ def quiet_ray_logs(verbose: bool) -> None:
     for name in ("ray", "ray.data", "ray._private", "ray.util"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name, text in BENIGN_RAY_WARNINGS.items():  # a filter on the logger that makes the record
-        logging.getLogger(name).addFilter(_DropMessage(text))
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessage) for f in logger.filters):  # once per process, not per call
+            logger.addFilter(_DropMessage(text))
 
 
 class PassProgress:

@@ -59,6 +59,7 @@ def test_benign_ray_warnings_are_dropped_and_others_kept(caplog):
     from pipeline.executor.console import BENIGN_RAY_WARNINGS, quiet_ray_logs
 
     quiet_ray_logs(False)
+    quiet_ray_logs(False)  # a second run in the process adds no second filter
     try:
         with caplog.at_level(logging.WARNING):
             for name, text in BENIGN_RAY_WARNINGS.items():
@@ -66,6 +67,7 @@ def test_benign_ray_warnings_are_dropped_and_others_kept(caplog):
                 logging.getLogger(name).warning("a real problem in %s", name)
         messages = [r.getMessage() for r in caplog.records]
         assert messages == [f"a real problem in {name}" for name in BENIGN_RAY_WARNINGS]
+        assert all(len(logging.getLogger(name).filters) == 1 for name in BENIGN_RAY_WARNINGS)
     finally:
         for name in BENIGN_RAY_WARNINGS:
             logger = logging.getLogger(name)
