@@ -131,12 +131,18 @@ class LocalCluster:
         self.address = f"127.0.0.1:{self.gcs_port}"
 
     def add_node(self, num_cpus: int = 1, head: bool = False, extra: list[str] = (), isolated: bool = False,
-                 env: dict | None = None, dashboard_port: int | None = None, _index: int | None = None) -> None:
+                 env: dict | None = None, dashboard_port: int | None = None) -> None:
         """Start node `len(self.nodes)`. `isolated`: in its own mount namespace (`isolate_cmd()`; the
         head must have been added first); `env`: added to the node's environment, which its
         workers inherit (e.g. the AWS_* variables of an S3 endpoint); `dashboard_port`: the head
         serves the dashboard and job API there, on 127.0.0.1 (`ray job submit`)."""
-        i = len(self.nodes) if _index is None else _index
+        self.params.append(dict(num_cpus=num_cpus, head=head, extra=extra, isolated=isolated, env=env,
+                                dashboard_port=dashboard_port))
+        self.nodes.append(self._start(len(self.nodes), **self.params[-1]))
+
+    def _start(self, i: int, num_cpus: int, head: bool, extra: list[str], isolated: bool, env: dict | None,
+               dashboard_port: int | None) -> tuple[subprocess.Popen, str]:
+        """`ray start` for node i, with fresh ports; its process and temp dir."""
         temp_dir = f"/tmp/rc{os.getpid()}n{i}"  # Ray's socket paths must stay short; private /tmp if isolated
         ports = []
         for flag in PORT_FLAGS:
@@ -155,12 +161,7 @@ class LocalCluster:
         log = open(self.log_dir / f"node{i}.log", "w")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=node_env, start_new_session=True)
         log.close()
-        if _index is None:
-            self.nodes.append((proc, temp_dir))
-            self.params.append(dict(num_cpus=num_cpus, head=head, extra=extra, isolated=isolated, env=env,
-                                    dashboard_port=dashboard_port))
-        else:
-            self.nodes[i] = (proc, temp_dir)
+        return proc, temp_dir
 
     def kill_node(self, i: int) -> None:
         """SIGKILL node i's processes (`ray start`, its raylet and the workers under it) at once, as
@@ -188,7 +189,7 @@ class LocalCluster:
                     if RAY_START_TIMEOUT in (self.log_dir / f"node{i}.log").read_text() and self.restarts < 2:
                         self.restarts += 1
                         kill_group(proc)
-                        self.add_node(**self.params[i], _index=i)
+                        self.nodes[i] = self._start(i, **self.params[i])
                         continue
                     raise RuntimeError(f"a ray node exited: {self.logs()}")
             try:
