@@ -66,8 +66,8 @@ def s3_server(tmp_path_factory):
 # took 15:24 against about 21 min in one process (docs/benchmarks.md).
 LONG_MODULES = (
     "test_object_store_cluster", "test_faults", "test_faults_scale", "test_train_cli", "test_scorers_e2e", "test_spill",
-    "test_mix_e2e", "test_judge_local", "test_ray_job", "test_bad_inputs", "test_e2e", "test_judge_llama_server",
-    "test_console", "test_multinode", "test_shared_nothing", "test_outputs_s3", "test_mix_demo", "test_cli",
+    "test_mix_e2e", "test_judge_local", "test_bad_inputs", "test_e2e", "test_judge_llama_server",
+    "test_console", "test_shared_nothing", "test_outputs_s3", "test_mix_demo", "test_cli",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -156,6 +157,28 @@ def output_digests(out: str) -> dict[str, str]:
     files = sorted(glob.glob(os.path.join(out, "shards", "*")) + glob.glob(os.path.join(out, "ledger", "*")))
     files.append(os.path.join(out, "manifest.json"))
     return {os.path.relpath(f, out): hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
+
+
+def reference_run(tmp_path_factory, parts: int) -> dict:
+    """The demo cut into `parts` files, a FAULT_PIPELINE config over them and the digests of one
+    undisturbed run of it: {"files", "config", "digests"}. Made once per test session, under a
+    lock in the session's folder, so the fault modules on different xdist workers share it (each
+    made its own: ~30 s of the suite)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    folder = base / f"faults-reference-{parts}"
+    made = folder / "reference.json"
+    with FileLock(f"{folder}.lock"):
+        if not made.exists():
+            files = split_demo(folder / "in", parts)
+            config = write_config(folder, files, FAULT_PIPELINE)
+            r = run_curate(config, str(folder / "ref"), folder / "ref.log")
+            assert r.returncode == 0, (folder / "ref.log").read_text()[-3000:]
+            made.write_text(json.dumps({"files": files, "config": config, "digests": output_digests(str(folder / "ref"))}))
+    return json.loads(made.read_text())
 
 
 def unit_files(stage_dir: str) -> dict[str, tuple[int, int]]:

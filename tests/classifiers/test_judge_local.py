@@ -117,7 +117,7 @@ def test_converted_model_is_cached_and_reused(model_cache, monkeypatch):
 def test_curate_judge_cli_on_ray(ray_local, model_cache, shared_data, tmp_path):
     from pipeline.cli import main
 
-    docs = weborganizer_docs(shared_data, 6)
+    docs = weborganizer_docs(shared_data, 3)
     src = tmp_path / "docs.jsonl"
     src.write_text("".join(json.dumps({"id": f"doc-{i}", "text": d["text"], "url": d["url"]}) + "\n" for i, d in enumerate(docs)))
     cache = cache_with_models(tmp_path / "cache", model_cache)
@@ -130,8 +130,8 @@ def test_curate_judge_cli_on_ray(ray_local, model_cache, shared_data, tmp_path):
 
     kept = pq.read_table(out / "kept").sort_by("id")
     ann = [json.loads(a) for a in kept["annotations"].to_pylist()]
-    assert kept.num_rows == 6 and all(0 <= a["judge_quality"] <= 5 and a["judge_topic_label"] for a in ann)
+    assert kept.num_rows == 3 and all(0 <= a["judge_quality"] <= 5 and a["judge_topic_label"] for a in ann)
     labels = read_labels(out / "labels")
-    assert labels.num_rows == 12 and set(labels["task"].to_pylist()) == {"quality", "topic"}
+    assert labels.num_rows == 6 and set(labels["task"].to_pylist()) == {"quality", "topic"}
     versions = dict(zip(labels["task"].to_pylist(), labels["prompt_version"].to_pylist()))
     assert versions["quality"] == "quality-v1" and versions["topic"].startswith("topic-v1+tax-")

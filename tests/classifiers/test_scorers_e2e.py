@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e_checks import run_pipeline
+from tests.judge_models import cache_with_models, shared_model_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 # the real judge costs ~4 CPU-seconds per document and task on CPU (bench/scorers.py)
@@ -21,17 +22,19 @@ SCORERS = {"quality-fasttext": "quality_fasttext", "topic": "topic"}
 
 def _config(tmp_path) -> str:
     cfg = tmp_path / "scorers.yaml"
+    # the converted judge model comes from the session's model cache (converting it again took
+    # ~40 s of this test); the labels and artifacts start empty in the test's shared cache
+    cache = cache_with_models(tmp_path / "cache", shared_model_cache())
     cfg.write_text(
         f"extends: {ROOT / 'configs' / 'base.yaml'}\n"
         f"input: {{paths: [{ROOT / 'demo' / 'sample.warc.gz'}]}}\n"
-        # models converted into the node-local cache; labels and artifacts in a shared cache that
-        # both runs (two output folders) reuse
-        f"run: {{batch_size: 64, cache_dir: {tmp_path / 'cache'}, shared_cache: {tmp_path / 'shared'}}}\n"
+        # labels and artifacts in a shared cache that both runs (two output folders) reuse
+        f"run: {{batch_size: 64, cache_dir: {cache}, shared_cache: {tmp_path / 'shared'}}}\n"
         f"pipeline: [read-warc, extract, langid, train-scorers, {', '.join(SCORERS)}]\n"
         "stages:\n"
         "  train-scorers:\n"
         f"    scorers: [{', '.join(SCORERS)}]\n"
-        "    sample_size: 12\n"       # a seeded quarter of the demo pages that survive langid
+        "    sample_size: 10\n"       # a seeded fifth of the demo pages that survive langid (10: the least allowed)
         "    judge: {device: cpu, max_chars: 500}\n"  # ~1 CPU s per label instead of ~9 at 3,000
         # the judge's labels alone (the teachers beside it: tests/classifiers/test_teachers.py)
         "    teachers: {weborganizer: null, references: [], rule_drops: false}\n"

@@ -102,27 +102,42 @@ def test_train_and_eval_on_s3(tmp_path, s3_server):
     assert json.loads(ev.stdout)["metrics"]["n"] == 40
 
 
-def test_scorer_stages_score_with_shipped_defaults(tmp_path):
+def test_scorer_stages_score_with_shipped_defaults(tmp_path, caplog):
     """A fresh install scores with no training run: `curate code-score|reasoning-score|quality-fasttext`
-    fall back to the shipped defaults and say so; topic (no default: test-use-only labels) stays null."""
+    fall back to the shipped defaults and say so; topic (no default: test-use-only labels) stays null.
+    One stage runs as the command (plain documents, on Ray); the others through the same stage
+    classes in this process (a Ray start each cost ~20 s of the suite)."""
+    import logging
+
+    import pyarrow.parquet as pq
+
     from classifiers import default_artifacts
+    from pipeline.registry import stage_class
+    from pipeline.sources.documents import read_any_file
+    from pipeline.stage import RunContext
     from tests.classifiers.test_teachers import CODE_PAGE, MATH_PAGE, PROSE_PAGE
 
     rows = [{"id": "code", "text": CODE_PAGE}, {"id": "math", "text": MATH_PAGE}, {"id": "prose", "text": PROSE_PAGE}]
     write_jsonl(tmp_path / "docs.jsonl", rows)
-    scores = {}
-    for stage, column in (("code-score", "code_score"), ("reasoning-score", "reasoning_score"), ("quality-fasttext", "quality_fasttext"), ("topic", "topic")):
-        out = tmp_path / stage
-        r = curate(stage, "--input", str(tmp_path / "docs.jsonl"), "--output", str(out))
-        assert r.returncode == 0, r.stderr[-3000:]
-        if stage == "topic":
-            assert "no artifact" in r.stderr and "test use only" in r.stderr
-        else:
-            assert f"{stage}/{default_artifacts.versions()[stage]}" in r.stderr and "shipped default" in r.stderr
-        import pyarrow.parquet as pq
+    r = curate("code-score", "--input", str(tmp_path / "docs.jsonl"), "--output", str(tmp_path / "code-score"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"code-score/{default_artifacts.versions()['code-score']}" in r.stderr and "shipped default" in r.stderr
+    scores = {"code-score": {k["id"]: k["code_score"] for k in pq.read_table(tmp_path / "code-score" / "kept").to_pylist()}}
 
-        kept = pq.read_table(out / "kept").to_pylist()
-        scores[stage] = {k["id"]: k[column] for k in kept}
+    batch = next(iter(read_any_file(str(tmp_path / "docs.jsonl"), 256)))
+    for stage, column in (("reasoning-score", "reasoning_score"), ("quality-fasttext", "quality_fasttext"), ("topic", "topic")):
+        cls = stage_class(stage)
+        ctx = RunContext(output_dir=str(tmp_path / stage), stage_dir=str(tmp_path / stage))
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            kept, dropped = cls(cls.Config(), ctx).process(batch)
+        said = caplog.text
+        if stage == "topic":
+            assert "no artifact" in said and "test use only" in said
+        else:
+            assert f"{stage}/{default_artifacts.versions()[stage]}" in said and "shipped default" in said
+        assert dropped.num_rows == 0 and kept.num_rows == 3
+        scores[stage] = dict(zip(kept.column("id").to_pylist(), kept.column(column).to_pylist()))
     assert scores["topic"] == {"code": None, "math": None, "prose": None}
     assert scores["code-score"]["code"] > 0.5 > scores["code-score"]["prose"]
     assert scores["reasoning-score"]["math"] > 0.5 > scores["reasoning-score"]["prose"]

@@ -18,12 +18,12 @@ import time
 import pytest
 
 from tests.fault_tools import (
-    FAULT_PIPELINE, kill_group, output_digests, run_curate, split_demo, start_curate, unit_files, worker_pids, write_config,
+    FAULT_PIPELINE, kill_group, output_digests, reference_run, run_curate, start_curate, unit_files, worker_pids,
 )
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-PARTS = 16
+PARTS = 32  # as tests/pipeline/executor/test_faults_scale.py: the two share one reference run
 # the source pass (read-warc + url-safety): one unit per input file, so a kill lands among them;
 # a pass keeps its unit markers in its last stage's folder
 READ_DIR = "01-url-safety"
@@ -43,14 +43,9 @@ def wait_for_units(proc, folder: str, at_least: int, timeout: float = 600) -> No
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The corpus, the config and the digests of one undisturbed run."""
-    tmp = tmp_path_factory.mktemp("faults")
-    files = split_demo(tmp / "in", PARTS)
-    config = write_config(tmp, files, FAULT_PIPELINE)
-    ref = str(tmp / "ref")
-    r = run_curate(config, ref, tmp / "ref.log")
-    assert r.returncode == 0, (tmp / "ref.log").read_text()[-3000:]
-    return config, output_digests(ref)
+    """The config and the digests of one undisturbed run."""
+    ref = reference_run(tmp_path_factory, PARTS)
+    return ref["config"], ref["digests"]
 
 
 @pytest.mark.timeout(1800)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_tools import FAULT_PIPELINE, curate_cmd, curate_env, kill_group, output_digests, run_curate, split_demo, worker_pids, write_config
+from tests.fault_tools import FAULT_PIPELINE, curate_cmd, curate_env, kill_group, output_digests, reference_run, worker_pids, write_config
 from tests.ray_cluster import LocalCluster, can_isolate
 from tests.s3_server import download_prefix
 
@@ -30,15 +30,11 @@ PASS_DIR = f"{FAULT_PIPELINE.index('tokenize'):02d}-tokenize"  # dedup-url's dro
 @pytest.fixture(scope="module")
 def corpus(s3_server, tmp_path_factory):
     """The demo cut into PARTS WARC files, uploaded; the digests of an undisturbed local run."""
-    tmp = tmp_path_factory.mktemp("faults-s3")
-    files = split_demo(tmp / "in", PARTS)
+    ref = reference_run(tmp_path_factory, PARTS)
     uri = s3_server.create_bucket("faults")
-    for f in files:
+    for f in ref["files"]:
         s3_server.upload(f, f"{uri}/in/{Path(f).name}")
-    config = write_config(tmp, files, FAULT_PIPELINE)
-    r = run_curate(config, str(tmp / "ref"), tmp / "ref.log")
-    assert r.returncode == 0, (tmp / "ref.log").read_text()[-3000:]
-    return {"uri": uri, "config": config, "digests": output_digests(str(tmp / "ref"))}
+    return {"uri": uri, "config": ref["config"], "digests": ref["digests"]}
 
 
 def start(config: str, input_glob: str, out: str, log: Path, env: dict) -> subprocess.Popen:
