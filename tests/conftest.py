@@ -63,11 +63,14 @@ def s3_server(tmp_path_factory):
 # (`-n auto --dist loadfile`, the README's command) the workers then finish together instead of
 # one waiting on a late long module. Since a run's worker processes serve all its steps, a
 # pipeline leaves a CPU idle much of the time (60% busy one at a time); two workers on 2 cores
-# took 15:24 against about 21 min in one process (docs/benchmarks.md).
+# took 15:24 against about 21 min in one process (docs/benchmarks.md). xdist queues a module
+# behind one with at most 2 tests left, so the second worker takes test_faults and then
+# test_faults_scale: the reference run they share is made once, with nobody waiting on its lock.
 LONG_MODULES = (
-    "test_object_store_cluster", "test_faults", "test_faults_scale", "test_train_cli", "test_scorers_e2e", "test_spill",
-    "test_mix_e2e", "test_judge_local", "test_bad_inputs", "test_e2e", "test_judge_llama_server",
-    "test_console", "test_shared_nothing", "test_outputs_s3", "test_mix_demo", "test_cli",
+    "test_object_store_cluster", "test_faults", "test_judge_local", "test_faults_scale", "test_scorers_e2e", "test_spill",
+    "test_mix_e2e", "test_e2e", "test_train_cli", "test_judge_llama_server", "test_mix_topics", "test_shared_nothing",
+    "test_outputs_s3", "test_mix", "test_bad_inputs", "test_cli", "test_quality_threshold", "test_dedup_minhash",
+    "test_extract_xpaths", "test_console",
 )
 
 
