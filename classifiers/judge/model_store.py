@@ -5,8 +5,10 @@ seconds. It is written to a temporary folder and renamed, under a file lock, so 
 workers neither see half a model nor convert twice."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -79,8 +81,11 @@ def converted_dir(gguf: Path, cache_dir: str) -> Path:
         try:
             import torch
 
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            # transformers' GGUF reader draws its per-tensor bar with plain tqdm (to sys.stderr), which
+            # its disable_progress_bar() does not reach; log handlers keep the real stream
+            with contextlib.redirect_stderr(io.StringIO()):
+                model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+                tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
             _forget_gguf_origin(model)
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
