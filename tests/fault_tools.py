@@ -74,6 +74,8 @@ def curate_cmd(config: str, out: str) -> list[str]:
 def curate_env(extra: dict | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra or {})}
     env.pop("RAY_ADDRESS", None)  # a private local Ray per run, or the config's ray_address
+    # the command picks its own console level (-v or not); an in-process CLI test sets this one
+    env.pop("RAY_DATA_LOG_LEVEL", None)
     return env
 
 
@@ -159,8 +161,14 @@ def output_digests(out: str) -> dict[str, str]:
     return {os.path.relpath(f, out): hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
 
 
-def reference_run(tmp_path_factory, parts: int) -> dict:
-    """The demo cut into `parts` files, a FAULT_PIPELINE config over them and the digests of one
+# the demo is cut into this many files for the fault tests' shared reference run: a map pass of
+# the demo takes ~0.3 s a unit on 2 one-CPU nodes, and 32 units keep it running after a fault is
+# set off (with 16, a pass once ended before a killed node's raylet died)
+REFERENCE_PARTS = 32
+
+
+def reference_run(tmp_path_factory) -> dict:
+    """The demo cut into REFERENCE_PARTS files, a FAULT_PIPELINE config over them and the digests of one
     undisturbed run of it: {"files", "config", "digests"}. Made once per test session, under a
     lock in the session's folder, so the fault modules on different xdist workers share it (each
     made its own: ~30 s of the suite)."""
@@ -169,11 +177,11 @@ def reference_run(tmp_path_factory, parts: int) -> dict:
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # the session's folder, above each worker's own
-    folder = base / f"faults-reference-{parts}"
+    folder = base / "faults-reference"
     made = folder / "reference.json"
     with FileLock(f"{folder}.lock"):
         if not made.exists():
-            files = split_demo(folder / "in", parts)
+            files = split_demo(folder / "in", REFERENCE_PARTS)
             config = write_config(folder, files, FAULT_PIPELINE)
             r = run_curate(config, str(folder / "ref"), folder / "ref.log")
             assert r.returncode == 0, (folder / "ref.log").read_text()[-3000:]

@@ -23,7 +23,7 @@ SCORERS = {"quality-fasttext": "quality_fasttext", "topic": "topic"}
 def _config(tmp_path) -> str:
     cfg = tmp_path / "scorers.yaml"
     # the converted judge model comes from the session's model cache (converting it again took
-    # ~40 s of this test); the labels and artifacts start empty in the test's shared cache
+    # ~15 s of this test); the labels and artifacts start empty in the test's shared cache
     cache = cache_with_models(tmp_path / "cache", shared_model_cache())
     cfg.write_text(
         f"extends: {ROOT / 'configs' / 'base.yaml'}\n"

@@ -1,6 +1,5 @@
 """The `curate` console script: help for every stage, and one stage run on jsonl input."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.registry import STAGES
+from tests.fault_tools import curate_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CURATE = [sys.executable, "-m", "pipeline.cli"]
@@ -40,9 +40,8 @@ def test_single_stage_on_jsonl(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if k != "RAY_DATA_LOG_LEVEL"}  # an in-process CLI test may have set it
     r = subprocess.run(CURATE + ["langid", "--input", str(src), "--output", str(out)], capture_output=True, text=True, cwd=ROOT,
-                       timeout=600, env=env)
+                       timeout=600, env=curate_env())
     assert r.returncode == 0, r.stderr[-3000:]
     # without -v, none of Ray's own lines (Ray Data's per-execution lines, its start-up warnings);
     # with -v they show: tests/pipeline/executor/test_console.py

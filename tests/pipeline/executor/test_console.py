@@ -77,14 +77,14 @@ def test_benign_ray_warnings_are_dropped_and_others_kept(caplog):
 def test_ray_data_execution_lines_with_verbose(tmp_path):
     """`-v` lets Ray Data's own lines through (without it they stay quiet: checked on the stage
     command's run in tests/pipeline/test_cli.py, which needs that run anyway)."""
-    import os
     import subprocess
     import sys
 
+    from tests.fault_tools import curate_env
+
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": "A short page about bread and flour.", "url": "http://x/a"}) + "\n")
-    env = {k: v for k, v in os.environ.items() if k != "RAY_DATA_LOG_LEVEL"}  # an in-process CLI test may have set it
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "-v", "topic", "--input", str(src), "--output", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300, env=curate_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (proc.stdout + proc.stderr).count("execution finished") >= 1

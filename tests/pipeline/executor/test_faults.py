@@ -18,12 +18,12 @@ import time
 import pytest
 
 from tests.fault_tools import (
-    FAULT_PIPELINE, kill_group, output_digests, reference_run, run_curate, start_curate, unit_files, worker_pids,
+    FAULT_PIPELINE, REFERENCE_PARTS as PARTS, kill_group, output_digests, reference_run, run_curate, start_curate, unit_files,
+    worker_pids,
 )
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-PARTS = 32  # as tests/pipeline/executor/test_faults_scale.py: the two share one reference run
 # the source pass (read-warc + url-safety): one unit per input file, so a kill lands among them;
 # a pass keeps its unit markers in its last stage's folder
 READ_DIR = "01-url-safety"
@@ -44,7 +44,7 @@ def wait_for_units(proc, folder: str, at_least: int, timeout: float = 600) -> No
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The config and the digests of one undisturbed run."""
-    ref = reference_run(tmp_path_factory, PARTS)
+    ref = reference_run(tmp_path_factory)
     return ref["config"], ref["digests"]
 
 

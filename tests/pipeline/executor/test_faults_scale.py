@@ -14,23 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_tools import FAULT_PIPELINE, curate_cmd, curate_env, kill_group, output_digests, reference_run, worker_pids, write_config
+from tests.fault_tools import (
+    FAULT_PIPELINE, curate_cmd, curate_env, kill_group, output_digests, reference_run, worker_pids, write_config,
+)
 from tests.ray_cluster import LocalCluster, can_isolate
 from tests.s3_server import download_prefix
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-# a map pass of the demo takes ~0.3 s a unit on 2 one-CPU nodes, most of it per-unit work: 32
-# units keep it running after the faults are set off (with 16, a pass once ended before the
-# killed node's raylet died)
-PARTS = 32
 PASS_DIR = f"{FAULT_PIPELINE.index('tokenize'):02d}-tokenize"  # dedup-url's drops, extract .. tokenize
 
 
 @pytest.fixture(scope="module")
 def corpus(s3_server, tmp_path_factory):
-    """The demo cut into PARTS WARC files, uploaded; the digests of an undisturbed local run."""
-    ref = reference_run(tmp_path_factory, PARTS)
+    """The demo cut into WARC files (tests/fault_tools.py: reference_run), uploaded; the digests of an undisturbed local run."""
+    ref = reference_run(tmp_path_factory)
     uri = s3_server.create_bucket("faults")
     for f in ref["files"]:
         s3_server.upload(f, f"{uri}/in/{Path(f).name}")
